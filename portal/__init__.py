@@ -1,0 +1,139 @@
+"""The portal: where Dutch municipalities share practices, lessons learned
+and the key figures who make them work.
+
+``create_app(config=None)`` builds the app: configuration (defaults, then
+``PORTAL_*`` environment variables, then ``config``), extensions, blueprints,
+error handlers and the ``portal`` command line.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from flask import Flask, render_template, request
+from flask_babel import get_locale
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from . import config as config_module
+from .errors import PortalError
+from .extensions import babel, csrf, db, login_manager, migrate
+
+MIGRATIONS_DIR = os.path.join(os.path.dirname(__file__), "migrations")
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build a configured Flask app. ``config`` overrides everything else."""
+    instance_path = (config or {}).get("INSTANCE_PATH") or os.environ.get("PORTAL_INSTANCE_PATH")
+    app = Flask(__name__, instance_path=instance_path or None, instance_relative_config=True)
+    app.config.update(config_module.defaults(app.instance_path))
+    app.config.update(config_module.from_environment())
+    app.config.update(config or {})
+    os.makedirs(app.instance_path, exist_ok=True)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = config_module.instance_secret_key(app.instance_path)
+    _configure_engine(app)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=_select_locale)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Log in om deze pagina te zien."
+    login_manager.login_message_category = "info"
+
+    from .auth import bp as auth_bp
+    from .web import bp as web_bp
+
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(web_bp)
+    register_error_handlers(app)
+
+    from .web.filters import register as register_filters
+
+    register_filters(app)
+
+    from .cli import register_commands
+
+    register_commands(app)
+    return app
+
+
+def _configure_engine(app: Flask) -> None:
+    uri = app.config["SQLALCHEMY_DATABASE_URI"]
+    if uri.startswith("postgres://"):  # Heroku-style URLs
+        uri = app.config["SQLALCHEMY_DATABASE_URI"] = "postgresql+psycopg://" + uri[len("postgres://"):]
+    elif uri.startswith("postgresql://"):
+        uri = app.config["SQLALCHEMY_DATABASE_URI"] = "postgresql+psycopg://" + uri[len("postgresql://"):]
+    if uri.startswith("sqlite"):
+        opts = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
+        opts.setdefault("connect_args", {}).update({"timeout": 30})
+        if uri.startswith("sqlite:///"):
+            os.makedirs(os.path.dirname(uri[len("sqlite:///"):]) or ".", exist_ok=True)
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, _record):
+    """SQLite: WAL for concurrent readers, a busy timeout, foreign keys on."""
+    if type(dbapi_connection).__module__.startswith("sqlite3"):
+        cur = dbapi_connection.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+
+def _select_locale():
+    from flask import session
+
+    wanted = request.args.get("lang") or session.get("lang")
+    langs = ("nl", "en")
+    if wanted in langs:
+        return wanted
+    return "nl"
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Map domain errors and HTTP errors to Dutch pages, once, for every view.
+    Never shows a traceback, SQL or configuration."""
+    from werkzeug.exceptions import HTTPException
+
+    titles = {
+        400: "Ongeldige invoer", 403: "Geen toegang", 404: "Niet gevonden",
+        405: "Niet toegestaan", 409: "Conflict", 413: "Bestand te groot",
+        429: "Te veel verzoeken", 500: "Er ging iets mis",
+    }
+
+    def render(status: int, message: str):
+        return render_template("errors/error.html", status=status, title=titles.get(status, "Fout"),
+                               message=message), status
+
+    @app.errorhandler(PortalError)
+    def portal_error(exc: PortalError):
+        return render(exc.status, exc.message)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        from flask_wtf.csrf import CSRFError
+
+        if isinstance(exc, CSRFError):
+            return render(400, "Het formulier is verlopen of ongeldig. Laad de pagina opnieuw en probeer het nog eens.")
+        messages = {
+            404: "Deze pagina bestaat niet (meer), of u mag haar niet zien.",
+            405: "Deze handeling kan op deze manier niet.",
+            413: "Het bestand is te groot.",
+        }
+        return render(exc.code or 500, messages.get(exc.code, exc.description or ""))
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        logging.getLogger("portal").exception("unexpected error on %s", request.path)
+        db.session.rollback()
+        return render(500, "Er ging iets mis aan onze kant. Probeer het later opnieuw; uw invoer is niet opgeslagen.")
+
+    @app.context_processor
+    def inject():
+        return {"current_locale": str(get_locale() or "nl")}

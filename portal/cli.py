@@ -1,0 +1,298 @@
+"""The ``portal`` command line: thin click wrappers over the services.
+
+``portal --help`` lists every command; ``portal COMMAND --help`` explains one,
+with examples. Flask-Migrate's ``portal db ...`` commands come along.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup, with_appcontext
+from sqlalchemy import func, select
+
+
+def _create_app():
+    from . import create_app
+
+    return create_app()
+
+
+@click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=False,
+             help="Kennisportaal sleutelfiguren: beheer vanaf de opdrachtregel.")
+def main() -> None:
+    pass
+
+
+def _die(message: str) -> None:
+    click.echo(f"Fout: {message}", err=True)
+    sys.exit(1)
+
+
+def register_commands(app) -> None:
+    for cmd in (init_command, import_command, export_command, reindex_command,
+                create_user_command, serve_command, search_command, index_check_command):
+        app.cli.add_command(cmd)
+
+
+def upgrade_database() -> None:
+    """Bring the schema to the newest migration (Alembic via Flask-Migrate)."""
+    from flask_migrate import upgrade
+
+    from . import MIGRATIONS_DIR
+
+    upgrade(directory=MIGRATIONS_DIR)
+
+
+@click.command("init")
+@click.option("--no-content", is_flag=True, help="Laad de startbibliotheek niet, ook niet bij een lege database.")
+@with_appcontext
+def init_command(no_content: bool) -> None:
+    """Prepare everything: database schema, municipalities, starter library
+    (only when the database has no items), a first administrator (only when
+    there is none; the random password is printed once) and the search index.
+
+    Safe to run again: it changes nothing that is already in place.
+
+    \b
+    Example:
+      portal init
+    """
+    from . import search
+    from .extensions import db
+    from .models import Item, User
+    from .services.items import SYSTEM
+    from .services.library import create_user, import_library, load_municipalities
+
+    upgrade_database()
+    n = load_municipalities()
+    click.echo(f"Gemeenten: {n} in de referentielijst (CBS 2025).")
+    if not no_content and not db.session.scalar(select(func.count(Item.id))):
+        content = current_app.config["CONTENT_DIR"]
+        report = import_library(SYSTEM, content)
+        click.echo(f"Startbibliotheek uit {content}: {len(report.created)} items geïmporteerd.")
+        for problem in report.problems:
+            click.echo(f"  {problem}", err=True)
+    if not db.session.scalar(select(func.count(User.id)).where(User.role == "admin")):
+        email = os.environ.get("PORTAL_ADMIN_EMAIL", "admin@example.org")
+        _user, password = create_user(SYSTEM, email, "admin", name="Beheerder")
+        click.echo("")
+        click.echo("Beheerder aangemaakt. Dit wachtwoord wordt maar één keer getoond:")
+        click.echo(f"  e-mail:     {email}")
+        click.echo(f"  wachtwoord: {password}")
+        click.echo("")
+    if search.ensure_index():
+        click.echo("Zoekindex opgebouwd.")
+    else:
+        applied = search.catch_up()
+        click.echo(f"Zoekindex bijgewerkt ({applied} wijzigingen).")
+
+
+@click.command("import")
+@click.argument("directory", type=click.Path(file_okay=False))
+@with_appcontext
+def import_command(directory: str) -> None:
+    """Import a library folder in the content format: practices/, profiles/,
+    lessons/ and an optional taxonomy.yaml.
+
+    Every file is checked; good files are imported, bad ones reported with
+    path, line and key. Importing again updates, never duplicates. Exits
+    with status 1 when any file was refused.
+
+    \b
+    Example:
+      portal import content/
+    """
+    from .exchange import library_files
+    from .services.items import SYSTEM
+    from .services.library import import_library
+
+    from pathlib import Path
+
+    total = len(library_files(Path(directory))) if Path(directory).is_dir() else 0
+    with click.progressbar(length=total, label="Importeren", file=sys.stderr) as bar:
+        report = import_library(SYSTEM, directory, progress=bar.update)
+    for problem in report.problems:
+        click.echo(f"GEWEIGERD {problem}", err=True)
+    click.echo(f"{len(report.created)} nieuw, {len(report.updated)} bijgewerkt, "
+               f"{len(report.unchanged)} ongewijzigd, {len(report.problems)} problemen.")
+    if report.problems:
+        sys.exit(1)
+
+
+@click.command("export")
+@click.argument("directory", type=click.Path(file_okay=False))
+@with_appcontext
+def export_command(directory: str) -> None:
+    """Write every item, drafts and profiles included, to DIRECTORY in the
+    content format. Profiles carry contact details: keep the folder safe.
+
+    \b
+    Example:
+      portal export /tmp/bibliotheek
+    """
+    from .extensions import db
+    from .models import Item
+    from .services.items import SYSTEM
+    from .services.library import export_library
+
+    total = db.session.scalar(select(func.count(Item.id))) or 0
+    with click.progressbar(length=total, label="Exporteren", file=sys.stderr) as bar:
+        n = export_library(SYSTEM, directory, progress=bar.update)
+    click.echo(f"{n} items geschreven naar {directory}.")
+
+
+@click.command("reindex")
+@click.option("--catch-up", is_flag=True, help="Alleen openstaande wijzigingen verwerken in plaats van alles opnieuw.")
+@with_appcontext
+def reindex_command(catch_up: bool) -> None:
+    """Rebuild the search index from the database in a new folder and swap it
+    in; with --catch-up, only apply changes still waiting in the change log.
+
+    \b
+    Examples:
+      portal reindex
+      portal reindex --catch-up
+    """
+    from . import search
+    from .extensions import db
+    from .models import Item
+
+    if catch_up:
+        search.ensure_index()
+        click.echo(f"{search.catch_up()} wijzigingen verwerkt.")
+        return
+    total = db.session.scalar(select(func.count(Item.id))) or 0
+    with click.progressbar(length=total, label="Indexeren", file=sys.stderr) as bar:
+        n = search.rebuild(progress=bar.update)
+    click.echo(f"{n} items geïndexeerd.")
+
+
+@click.command("search-index-check")
+@with_appcontext
+def index_check_command() -> None:
+    """List items missing from the search index and index entries whose item
+    no longer exists. Exits with status 1 when anything is off."""
+    from . import search
+
+    result = search.check()
+    for key, rows in result.items():
+        for row in rows:
+            click.echo(f"{key}: {row}")
+    click.echo(f"{len(result['missing'])} ontbrekend, {len(result['orphaned'])} verweesd.")
+    if any(result.values()):
+        sys.exit(1)
+
+
+@click.command("create-user")
+@click.argument("email")
+@click.option("--role", type=click.Choice(["member", "contributor", "curator", "admin"]), default="member", show_default=True)
+@click.option("--name", default="", help="Naam zoals getoond in het portaal.")
+@click.option("--municipality", default=None, help="Officiële naam of CBS-code van de gemeente.")
+@click.option("--password", default=None, help="Laat weg voor een willekeurig wachtwoord (wordt één keer getoond).")
+@with_appcontext
+def create_user_command(email: str, role: str, name: str, municipality: str | None, password: str | None) -> None:
+    """Create a user account.
+
+    \b
+    Example:
+      portal create-user an.jansen@delft.nl --role curator --municipality Delft
+    """
+    from .errors import ValidationFailed
+    from .services.items import SYSTEM
+    from .services.library import create_user
+
+    try:
+        user, pw = create_user(SYSTEM, email, role, name=name, password=password, municipality=municipality)
+    except ValidationFailed as exc:
+        _die("; ".join(f"{k}: {' '.join(v)}" for k, v in exc.errors.items()))
+    click.echo(f"Gebruiker {user.email} ({user.role}) aangemaakt.")
+    if password is None:
+        click.echo(f"Wachtwoord (wordt één keer getoond): {pw}")
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=None, type=int, help="Aantal gunicorn-workers (standaard: 2 × kernen + 1, hoogstens 8).")
+def serve_command(host: str, port: int, workers: int | None) -> None:
+    """Serve the portal with gunicorn (a production WSGI server).
+
+    \b
+    Example:
+      portal serve --port 8000
+    """
+    from gunicorn.app.base import BaseApplication
+
+    class Server(BaseApplication):
+        def load_config(self):
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", workers or min(8, 2 * (os.cpu_count() or 1) + 1))
+            self.cfg.set("accesslog", "-")
+            self.cfg.set("timeout", 60)
+
+        def load(self):
+            return _create_app()
+
+    click.echo(f"Het portaal draait op http://{host}:{port}  (stoppen: Ctrl+C)")
+    Server().run()
+
+
+@click.command("search")
+@click.argument("query", nargs=-1)
+@click.option("--type", "item_type", type=click.Choice(["practice", "profile", "lesson"]), default=None)
+@click.option("--phase", type=click.Choice(["opzetten", "werving-selectie", "onderhouden"]), default=None)
+@click.option("--municipality", default=None, help="Officiële naam of CBS-code.")
+@click.option("--limit", default=10, show_default=True, type=click.IntRange(1, 100))
+@click.option("--user", "user_email", default=None, help="Zoek als deze gebruiker (standaard: als anonieme bezoeker).")
+@click.option("--json", "as_json", is_flag=True, help="Uitvoer als JSON.")
+@with_appcontext
+def search_command(query, item_type, phase, municipality, limit, user_email, as_json) -> None:
+    """Search as an anonymous visitor, or as --user.
+
+    \b
+    Examples:
+      portal search sleutelfiguren werven
+      portal search "wie spreekt Somalisch" --user an@delft.nl --json
+    """
+    from . import search
+    from .extensions import db
+    from .models import User
+    from .services.common import municipality_resolver
+    from .web.filters import TYPE_PATHS
+
+    text = " ".join(query)
+    user = None
+    if user_email:
+        user = db.session.scalar(select(User).where(User.email == user_email.strip().lower()))
+        if user is None:
+            _die(f"geen gebruiker met e-mailadres {user_email}")
+    filters: dict[str, list[str]] = {}
+    if item_type:
+        filters["type"] = [item_type]
+    if phase:
+        filters["phase"] = [phase]
+    if municipality:
+        found = municipality_resolver()(municipality)
+        if found is None:
+            _die(f"onbekende gemeente '{municipality}'")
+        filters["municipality"] = [found.cbs_code]
+    result = search.search(user, text, filters=filters, per_page=limit)
+    base = current_app.config.get("BASE_URL", "").rstrip("/")
+    rows = [{"type": h.type, "slug": h.slug, "title": h.title,
+             "url": f"{base}/{TYPE_PATHS[h.type]}/{h.slug}", "score": h.score, "snippet": h.snippet}
+            for h in result.hits]
+    if as_json:
+        click.echo(json.dumps({"query": text, "total": result.total, "results": rows,
+                               "facets": result.facets, "suggestion": result.suggestion},
+                              ensure_ascii=False, indent=2))
+        return
+    click.echo(f"{result.total} resultaten voor '{text}'" + (" (bij benadering)" if result.fuzzy else ""))
+    if result.suggestion:
+        click.echo(f"Bedoelde u: {result.suggestion}")
+    for n, row in enumerate(rows, 1):
+        click.echo(f"{n:>3}. [{row['type']}] {row['title']}  {row['url']}")

@@ -1,0 +1,71 @@
+"""Configuration: defaults, then ``PORTAL_*`` environment variables, then an
+explicit mapping passed to ``create_app``. Nothing is read at import time.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+#: Environment variables the portal reads, with the config key each fills.
+ENV_KEYS = {
+    "PORTAL_DATABASE_URL": "SQLALCHEMY_DATABASE_URI",
+    "PORTAL_INDEX_DIR": "INDEX_DIR",
+    "PORTAL_SECRET_KEY": "SECRET_KEY",
+    "PORTAL_CONTENT_DIR": "CONTENT_DIR",
+    "PORTAL_BASE_URL": "BASE_URL",
+    "PORTAL_SYNONYMS_FILE": "SYNONYMS_FILE",
+}
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def defaults(instance_path: str) -> dict:
+    """Return the default settings for an app whose instance folder is
+    ``instance_path`` (a directory that may not exist yet)."""
+    return {
+        "SQLALCHEMY_DATABASE_URI": "sqlite:///" + os.path.join(instance_path, "portal.sqlite3"),
+        "SQLALCHEMY_ENGINE_OPTIONS": {},
+        "INDEX_DIR": str(PROJECT_ROOT / "search_index"),
+        "CONTENT_DIR": str(PROJECT_ROOT / "content"),
+        "SYNONYMS_FILE": None,
+        "BASE_URL": "",
+        "SEARCH_PER_PAGE": 10,
+        "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
+        "BABEL_DEFAULT_LOCALE": "nl",
+        "BABEL_DEFAULT_TIMEZONE": "Europe/Amsterdam",
+        "LANGUAGES": ("nl", "en"),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "MAX_CONTENT_LENGTH": 12 * 1024 * 1024,
+    }
+
+
+def from_environment(environ: os._Environ | dict | None = None) -> dict:
+    """Return the settings given by ``PORTAL_*`` variables in ``environ``."""
+    environ = os.environ if environ is None else environ
+    return {key: environ[name] for name, key in ENV_KEYS.items() if environ.get(name)}
+
+
+def instance_secret_key(instance_path: str) -> str:
+    """Return the secret key kept in ``<instance>/secret_key``, creating it once.
+
+    A fixed key per installation keeps sessions and CSRF tokens valid across
+    gunicorn workers and restarts; a random key per process would break both.
+    """
+    path = Path(instance_path) / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    # O_EXCL: when two workers start at once, one writes and the other reads.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key

@@ -1,0 +1,200 @@
+"""The content interchange format (``shared/content-format.md``): reading a
+library folder into validated records, and writing items back as files.
+
+Reading never stops at the first bad file: every file is parsed and checked
+on its own, and every problem is reported with the file's path, the line
+where known, the key and what is wrong.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import frontmatter
+import yaml
+
+from .errors import ValidationFailed
+from .taxonomy import EXTENSIBLE
+from .validation import SLUG_RE, Vocabulary, validate_item
+
+FOLDERS = {"practices": "practice", "profiles": "profile", "lessons": "lesson"}
+FOLDER_OF = {v: k for k, v in FOLDERS.items()}
+
+
+@dataclass
+class FileProblem:
+    """One thing wrong with one file."""
+
+    path: str
+    message: str
+    key: str | None = None
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = self.path + (f":{self.line}" if self.line else "")
+        return f"{where}: {self.key + ': ' if self.key else ''}{self.message}"
+
+
+@dataclass
+class Record:
+    """A valid file, ready to be written: type, slug, clean fields, unknown
+    keys, Markdown body and the raw front matter (for messages)."""
+
+    path: str
+    type: str
+    slug: str
+    fields: dict[str, Any]
+    extra: dict[str, Any]
+    body: str
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+def read_taxonomy(folder: Path) -> tuple[dict[str, dict[str, tuple[str, str]]], list[FileProblem]]:
+    """Read ``taxonomy.yaml`` if present: ``{kind: {key: (nl, en)}}``.
+
+    Accepted shapes per list (``themes``, ``target_groups``, ``key_figure_types``):
+    a mapping ``key: {nl: ..., en: ...}`` or ``key: label``, or a list of keys
+    or of ``{key, nl, en}`` mappings.
+    """
+    path = folder / "taxonomy.yaml"
+    if not path.exists():
+        return {}, []
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        line = exc.problem_mark.line + 1 if getattr(exc, "problem_mark", None) else None
+        return {}, [FileProblem(str(path), f"Geen geldige YAML: {getattr(exc, 'problem', exc)}", line=line)]
+    except UnicodeDecodeError:
+        return {}, [FileProblem(str(path), "Het bestand is geen UTF-8-tekst.")]
+    if not isinstance(data, dict):
+        return {}, [FileProblem(str(path), "Verwacht een lijst per soort (themes, target_groups, key_figure_types).")]
+    out: dict[str, dict[str, tuple[str, str]]] = {}
+    problems: list[FileProblem] = []
+    for file_key, value in data.items():
+        kind = EXTENSIBLE.get(file_key)
+        if kind is None:
+            continue  # unknown sections are ignored, like unknown front-matter keys
+        entries: list[tuple[str, Any]] = []
+        if isinstance(value, dict):
+            entries = list(value.items())
+        elif isinstance(value, list):
+            for v in value:
+                if isinstance(v, dict) and "key" in v:
+                    entries.append((v["key"], v))
+                else:
+                    entries.append((v, None))
+        else:
+            problems.append(FileProblem(str(path), "Verwacht een lijst of tabel.", key=file_key))
+            continue
+        for key, labels in entries:
+            key = str(key).strip()
+            if not SLUG_RE.match(key):
+                problems.append(FileProblem(str(path), f"'{key}' is geen geldige sleutel (kleine letters, cijfers, streepjes).", key=file_key))
+                continue
+            if isinstance(labels, dict):
+                nl, en = str(labels.get("nl") or key), str(labels.get("en") or labels.get("nl") or key)
+            else:
+                nl = en = str(labels or key)
+            out.setdefault(kind, {})[key] = (nl, en)
+    return out, problems
+
+
+def _key_lines(text: str) -> dict[str, int]:
+    """Line number (1-based, in the whole file) of each top-level front-matter key."""
+    lines: dict[str, int] = {}
+    for n, line in enumerate(text.splitlines(), start=1):
+        if n > 1 and line.strip() == "---":
+            break
+        m = re.match(r"^([A-Za-z_][\w-]*)\s*:", line)
+        if m and m.group(1) not in lines:
+            lines[m.group(1)] = n
+    return lines
+
+
+def library_files(folder: Path) -> list[Path]:
+    """The item files of a library folder, in a stable order."""
+    files: list[Path] = []
+    for sub in FOLDERS:
+        d = folder / sub
+        if d.is_dir():
+            files += sorted(p for p in d.glob("*.md") if p.is_file())
+    return files
+
+
+def read_file(path: Path, vocab: Vocabulary) -> tuple[Record | None, list[FileProblem]]:
+    """Parse and validate one item file; returns the record or the problems."""
+    spath = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        return None, [FileProblem(spath, "Het bestand is geen UTF-8-tekst.")]
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if not text.lstrip().startswith("---"):
+        return None, [FileProblem(spath, "Het bestand begint niet met front matter tussen '---'-regels.", line=1)]
+    try:
+        post = frontmatter.loads(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 2 if mark else None  # +1 for 1-based, +1 for the opening ---
+        return None, [FileProblem(spath, f"De front matter is geen geldige YAML: {getattr(exc, 'problem', None) or exc}", line=line)]
+    except Exception as exc:  # frontmatter raises plain errors for odd delimiters
+        return None, [FileProblem(spath, f"De front matter kan niet gelezen worden: {exc}", line=1)]
+    meta = dict(post.metadata)
+    lines = _key_lines(text)
+    if any(not isinstance(k, str) for k in meta):
+        return None, [FileProblem(spath, "Elke sleutel in de front matter moet tekst zijn.", line=1)]
+
+    folder_type = FOLDERS.get(path.parent.name)
+    item_type = meta.get("type") or folder_type
+    if item_type not in FOLDER_OF:
+        return None, [FileProblem(spath, f"Onbekend type '{item_type}': kies practice, profile of lesson.", key="type", line=lines.get("type"))]
+    slug = meta.get("slug") or path.stem
+    if not isinstance(slug, str) or not SLUG_RE.match(slug):
+        return None, [FileProblem(spath, f"'{slug}' is geen geldige korte naam: alleen kleine letters a-z, cijfers en streepjes.", key="slug", line=lines.get("slug"))]
+    try:
+        result = validate_item(meta, item_type, vocab)
+    except ValidationFailed as exc:
+        return None, [FileProblem(spath, msg, key=key, line=lines.get(key))
+                      for key, msgs in exc.errors.items() for msg in msgs]
+    fields = result["fields"]
+    fields["slug"] = slug
+    if item_type == "profile" and not fields.get("consent"):
+        fields["status"] = "draft"  # the format: no consent -> imported as a draft
+    return Record(spath, item_type, slug, fields, result["extra"], post.content, meta), []
+
+
+# -- writing ------------------------------------------------------------------------
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+def _str_presenter(dumper, data: str):
+    style = "|" if "\n" in data else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
+_Dumper.add_representer(str, _str_presenter)
+
+
+def render_file(meta: dict[str, Any], body: str) -> str:
+    """One item as file text: ``---``, YAML front matter, ``---``, body."""
+    # SafeDumper writes dates unquoted (2018-07-20), as authors write them.
+    head = yaml.dump(dict(meta), Dumper=_Dumper, allow_unicode=True, sort_keys=False, width=100)
+    body = body if body.endswith("\n") or not body else body + "\n"
+    return f"---\n{head}---\n{body}"
+
+
+def write_taxonomy(folder: Path, terms: dict[str, dict[str, tuple[str, str]]]) -> None:
+    """Write ``taxonomy.yaml`` for the added terms (nothing when there are none)."""
+    if not any(terms.values()):
+        return
+    file_key = {v: k for k, v in EXTENSIBLE.items()}
+    data = {file_key[kind]: {key: {"nl": nl, "en": en} for key, (nl, en) in keys.items()}
+            for kind, keys in terms.items() if keys and kind in file_key}
+    (folder / "taxonomy.yaml").write_text(
+        yaml.dump(data, Dumper=_Dumper, allow_unicode=True, sort_keys=False), encoding="utf-8"
+    )

@@ -1,0 +1,99 @@
+"""Markdown -> safe HTML, and Markdown -> plain text for the search index.
+
+One extension list and one nh3 allow-list for the whole portal.
+Python-Markdown sanitises nothing itself: raw HTML in the source passes
+through it, so every output goes through ``nh3.clean`` with an explicit
+allow-list and only the URL schemes http, https and mailto (relative links
+stay allowed).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Callable
+
+import markdown as _markdown
+import nh3
+
+EXTENSIONS = ["extra", "sane_lists", "pymdownx.superfences"]
+
+ALLOWED_TAGS = {
+    "a", "abbr", "b", "blockquote", "br", "code", "dd", "del", "div", "dl", "dt", "em",
+    "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "ins", "kbd", "li", "ol", "p",
+    "pre", "s", "span", "strong", "sub", "sup", "table", "tbody", "td", "tfoot", "th",
+    "thead", "tr", "ul",
+}
+ALLOWED_ATTRIBUTES = {
+    "a": {"href", "title"},
+    "abbr": {"title"},
+    "img": {"src", "alt", "title"},
+    "td": {"align"},
+    "th": {"align"},
+    "ol": {"start"},
+    "code": {"class"},
+    "div": {"class"},
+    "span": {"class"},
+    "h1": {"id"}, "h2": {"id"}, "h3": {"id"}, "h4": {"id"},
+}
+URL_SCHEMES = {"http", "https", "mailto"}
+
+# A link to another file of the library: ../lessons/x.md, practices/y.md, x.md#part
+_LIBRARY_LINK = re.compile(
+    r"^(?:\./)?(?:\.\./)?(?:(?P<folder>practices|profiles|lessons)/)?(?P<slug>[a-z0-9-]+)\.md(?P<anchor>#[\w-]*)?$"
+)
+_FOLDER_TYPE = {"practices": "practice", "profiles": "profile", "lessons": "lesson"}
+
+
+def library_link_target(href: str, default_type: str) -> tuple[str, str, str] | None:
+    """Parse a relative link between content files.
+
+    Returns ``(type, slug, anchor)`` for ``../lessons/x.md``-style links
+    (a bare ``x.md`` is of ``default_type``), or ``None`` for any other href.
+    """
+    m = _LIBRARY_LINK.match(href.strip())
+    if not m:
+        return None
+    item_type = _FOLDER_TYPE.get(m.group("folder") or "", default_type)
+    return item_type, m.group("slug"), m.group("anchor") or ""
+
+
+def render(text: str, link_resolver: Callable[[str], str | None] | None = None) -> str:
+    """Render Markdown ``text`` to sanitised HTML.
+
+    ``link_resolver(href)`` may return a replacement URL for an href (used to
+    turn ``../lessons/x.md`` into the item's page) or ``None`` to keep it.
+    """
+    md = _markdown.Markdown(extensions=EXTENSIONS, output_format="html")
+    raw = md.convert(text or "")
+    return nh3.clean(
+        raw,
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes=URL_SCHEMES,
+        link_rel="noopener noreferrer nofollow",
+        attribute_filter=_attribute_filter(link_resolver) if link_resolver else None,
+        strip_comments=True,
+    )
+
+
+def _attribute_filter(resolver: Callable[[str], str | None]):
+    def attribute_filter(tag: str, attr: str, value: str) -> str | None:
+        if tag == "a" and attr == "href":
+            replacement = resolver(value)
+            return replacement if replacement is not None else value
+        return value
+
+    return attribute_filter
+
+
+_TAG = re.compile(r"<[^>]+>")
+_SPACE = re.compile(r"\s+")
+
+
+def plain_text(text: str) -> str:
+    """Markdown -> plain text (for indexing and snippets): rendered, sanitised,
+    tags removed, entities decoded, whitespace folded."""
+    rendered = render(text)
+    rendered = re.sub(r"</(p|li|h\d|tr|pre|blockquote|dd|dt)>", " \n", rendered)
+    return _SPACE.sub(" ", html.unescape(_TAG.sub(" ", rendered))).strip()

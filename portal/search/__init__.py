@@ -1,0 +1,422 @@
+"""The app-facing search interface. Whoosh stays behind this module.
+
+The index is derived from the database and can always be rebuilt from it:
+
+* every change to an item writes a ``SearchChange`` row in the same
+  transaction (``portal.services.common.log_search_change``);
+* :func:`nudge` (called after each commit) applies pending rows in id order and
+  records the last applied id inside the index, in the ``__state__`` document;
+  when another process holds Whoosh's write lock, that process or the next
+  nudge (``portal reindex --catch-up``, the next request) applies them;
+* :func:`rebuild` builds a fresh index in a new generation folder and swaps
+  it in by rewriting ``CURRENT`` atomically;
+* every query ANDs the caller's permission labels in (CKAN's design), so a
+  restricted item is never found, counted in a facet, or snippeted.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import current_app, has_app_context
+from whoosh import highlight, index, query as wq, sorting
+from whoosh.index import LockError
+
+from .schema import FACET_FIELDS, build_schema
+
+log = logging.getLogger(__name__)
+
+STATE_ID = "__state__"
+CURRENT = "CURRENT"
+SORTS = ("relevance", "date")
+FILTER_FIELDS = FACET_FIELDS
+#: "almost nothing": at most this many hits triggers the fuzzy retry
+FUZZY_RETRY_AT = 0
+MAX_PER_PAGE = 100
+
+
+@dataclass
+class Hit:
+    id: int
+    type: str
+    slug: str
+    title: str
+    summary: str
+    score: float
+    snippet: str  # safe HTML: Whoosh's formatter escapes the text
+    date: Any
+
+
+@dataclass
+class SearchResult:
+    query: str
+    total: int
+    page: int
+    per_page: int
+    hits: list[Hit] = field(default_factory=list)
+    facets: dict[str, dict[str, int]] = field(default_factory=dict)
+    suggestion: str | None = None
+    fuzzy: bool = False
+    error: str | None = None
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+class SearchIndex:
+    """One process's handle on the on-disk index in ``directory``."""
+
+    def __init__(self, directory: str):
+        self.directory = directory
+        self._ix = None
+        self._generation: str | None = None
+        self._lock = threading.RLock()
+
+    # -- opening and generations -------------------------------------------------
+    def _current_generation(self) -> str | None:
+        try:
+            with open(os.path.join(self.directory, CURRENT)) as fh:
+                return fh.read().strip() or None
+        except FileNotFoundError:
+            return None
+
+    def exists(self) -> bool:
+        gen = self._current_generation()
+        return bool(gen) and index.exists_in(os.path.join(self.directory, gen))
+
+    def open(self):
+        """The current Whoosh index; reopened when another process swapped in
+        a new generation. Raises ``index.EmptyIndexError`` when there is none."""
+        with self._lock:
+            gen = self._current_generation()
+            if gen is None:
+                raise index.EmptyIndexError("no search index yet")
+            if self._ix is None or gen != self._generation:
+                self._ix = index.open_dir(os.path.join(self.directory, gen))
+                self._generation = gen
+            return self._ix
+
+    def _new_generation(self) -> tuple[str, str]:
+        os.makedirs(self.directory, exist_ok=True)
+        gen = f"gen-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:8]}"
+        path = os.path.join(self.directory, gen)
+        os.makedirs(path)
+        return gen, path
+
+    def _swap(self, gen: str) -> None:
+        tmp = os.path.join(self.directory, f".{CURRENT}.{uuid.uuid4().hex}")
+        with open(tmp, "w") as fh:
+            fh.write(gen)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, os.path.join(self.directory, CURRENT))
+        for name in os.listdir(self.directory):
+            if name.startswith("gen-") and name != gen:
+                shutil.rmtree(os.path.join(self.directory, name), ignore_errors=True)
+
+    # -- writing -------------------------------------------------------------------
+    def last_applied(self, searcher) -> int:
+        stored = searcher.document(id=STATE_ID)
+        return int(stored["slug"]) if stored else 0
+
+    def rebuild(self, items, last_change_id: int, progress=None) -> int:
+        """Index ``items`` (an iterable of Item rows) into a new generation and
+        swap it in; returns the number of documents written."""
+        from .documents import item_document
+
+        gen, path = self._new_generation()
+        ix = index.create_in(path, build_schema())
+        writer = ix.writer(limitmb=256, procs=1)
+        n = 0
+        try:
+            for item in items:
+                writer.add_document(**item_document(item))
+                n += 1
+                if progress:
+                    progress(1)
+            writer.add_document(id=STATE_ID, slug=str(last_change_id))
+            writer.commit()
+        except BaseException:
+            writer.cancel()
+            shutil.rmtree(path, ignore_errors=True)
+            raise
+        self._swap(gen)
+        return n
+
+    def apply(self, changes: list[tuple[int, int, str]], load_items, timeout: float = 5.0) -> int:
+        """Apply change-log rows ``(change_id, item_id, action)`` newer than the
+        index's state; ``load_items(ids) -> {id: Item}``. Returns the number
+        applied. Raises ``LockError`` when the write lock stays taken."""
+        from .documents import item_document
+
+        ix = self.open()
+        writer = ix.writer(timeout=timeout)
+        try:
+            with ix.searcher() as s:
+                last = self.last_applied(s)
+            pending = [c for c in changes if c[0] > last]
+            if not pending:
+                writer.cancel()
+                return 0
+            latest: dict[int, str] = {}
+            for _cid, item_id, action in pending:
+                latest[item_id] = action
+            items = load_items([i for i, a in latest.items() if a == "upsert"])
+            for item_id in latest:
+                item = items.get(item_id)
+                if item is None:
+                    writer.delete_by_term("id", str(item_id))
+                else:
+                    writer.update_document(**item_document(item))
+            writer.update_document(id=STATE_ID, slug=str(pending[-1][0]))
+            writer.commit()
+            return len(pending)
+        except BaseException:
+            try:
+                writer.cancel()
+            except Exception:  # already committed or closed
+                pass
+            raise
+
+
+def _service() -> SearchIndex:
+    app = current_app._get_current_object()
+    svc = app.extensions.get("portal_search")
+    if svc is None:
+        svc = app.extensions["portal_search"] = SearchIndex(app.config["INDEX_DIR"])
+    return svc
+
+
+# -- database side ------------------------------------------------------------------
+def _load_items(ids: list[int]) -> dict[int, Any]:
+    from sqlalchemy import select
+    from sqlalchemy.orm import selectinload
+
+    from ..extensions import db
+    from ..models import Item
+
+    if not ids:
+        return {}
+    rows = db.session.scalars(
+        select(Item).where(Item.id.in_(ids)).options(selectinload(Item.municipalities))
+    ).all()
+    return {i.id: i for i in rows}
+
+
+def _pending_changes(after: int = 0, limit: int = 2000) -> list[tuple[int, int, str]]:
+    from sqlalchemy import select
+
+    from ..extensions import db
+    from ..models import SearchChange
+
+    rows = db.session.execute(
+        select(SearchChange.id, SearchChange.item_id, SearchChange.action)
+        .where(SearchChange.id > after).order_by(SearchChange.id).limit(limit)
+    ).all()
+    return [tuple(r) for r in rows]
+
+
+def rebuild(progress=None) -> int:
+    """Rebuild the whole index from the database and swap it in.
+
+    ``progress(n)`` is called once per item indexed. Returns the item count.
+    """
+    from sqlalchemy import func, select
+    from sqlalchemy.orm import selectinload
+
+    from ..extensions import db
+    from ..models import Item, SearchChange
+
+    last = db.session.scalar(select(func.max(SearchChange.id))) or 0
+    items = db.session.scalars(
+        select(Item).options(selectinload(Item.municipalities)).order_by(Item.id)
+    ).yield_per(500)
+    return _service().rebuild(items, last, progress)
+
+
+def ensure_index() -> bool:
+    """Rebuild when the index is missing or unreadable; True when it did."""
+    svc = _service()
+    try:
+        with svc.open().searcher() as s:
+            svc.last_applied(s)
+        return False
+    except Exception as exc:  # missing, empty or corrupt: the database has it all
+        log.warning("search index unusable (%s); rebuilding from the database", exc)
+        rebuild()
+        return True
+
+
+def catch_up(timeout: float = 5.0) -> int:
+    """Apply every pending change-log row; returns how many were applied."""
+    svc = _service()
+    total = 0
+    while True:
+        with svc.open().searcher() as s:
+            last = svc.last_applied(s)
+        changes = _pending_changes(after=last)
+        if not changes:
+            return total
+        total += svc.apply(changes, _load_items, timeout=timeout)
+
+
+def nudge() -> None:
+    """After a commit: try to apply pending changes now. A held write lock or
+    a broken index never fails the user's request: the change is safe in the
+    change log and the next nudge or ``portal reindex --catch-up`` applies it."""
+    if not has_app_context():
+        return
+    try:
+        catch_up(timeout=current_app.config.get("INDEX_WRITE_TIMEOUT", 5.0))
+    except LockError:
+        log.info("search index busy; change left for the next catch-up")
+    except Exception:
+        log.exception("search index catch-up failed; change left in the change log")
+
+
+def check() -> dict[str, list[str]]:
+    """Compare index and database: ``{"missing": [...], "orphaned": [...],
+    "stale": [...]}`` as ``type/slug`` (or ``id:N`` for orphans)."""
+    from sqlalchemy import select
+
+    from ..extensions import db
+    from ..models import Item
+
+    svc = _service()
+    with svc.open().searcher() as s:
+        indexed = {f["id"]: f for f in s.all_stored_fields() if f.get("id") != STATE_ID}
+    rows = {str(i.id): i for i in db.session.scalars(select(Item))}
+    return {
+        "missing": sorted(f"{r.type}/{r.slug}" for k, r in rows.items() if k not in indexed),
+        "orphaned": sorted(f"id:{k}" for k in indexed if k not in rows),
+    }
+
+
+# -- querying -------------------------------------------------------------------------
+def _label_filter(labels: list[str]):
+    return wq.Or([wq.Term("labels", label) for label in labels])
+
+
+def _filters_query(filters: dict[str, list[str]]):
+    parts = []
+    for name, values in filters.items():
+        values = [v for v in values if v]
+        if name in FILTER_FIELDS and values:
+            parts.append(wq.Or([wq.Term(name, v) for v in values]))
+    return parts
+
+
+def search(
+    user: Any,
+    text: str = "",
+    *,
+    filters: dict[str, list[str]] | None = None,
+    page: int = 1,
+    per_page: int = 10,
+    sort: str = "relevance",
+    facets: bool = True,
+) -> SearchResult:
+    """Search as ``user`` (``None`` = anonymous visitor).
+
+    ``text``: any user input (never parsed as query syntax); ``filters``: facet
+    field -> allowed values (values of one field ORed, fields ANDed); ``sort``:
+    ``relevance`` or ``date``; ``page`` is 1-based. An empty ``text`` lists
+    everything the filters allow, newest first. Returns a ``SearchResult``
+    whose facet counts cover only what ``user`` may see.
+    """
+    from .. import permissions
+    from .query import build_query, suggest
+
+    page = max(1, int(page))
+    per_page = max(1, min(int(per_page), MAX_PER_PAGE))
+    sort = sort if sort in SORTS else "relevance"
+    text = (text or "")
+    result = SearchResult(query=text, total=0, page=page, per_page=per_page)
+    restrict = wq.And([_label_filter(permissions.user_labels(user)), *_filters_query(filters or {})])
+
+    svc = _service()
+    ix = svc.open()
+    with ix.searcher() as searcher:
+        q, words = build_query(text)
+        if q is None:
+            q = wq.Every()
+            sort = "date" if not text.strip() else sort
+        hits_page = _run(searcher, q, restrict, page, per_page, sort, facets)
+        if words and hits_page.total <= FUZZY_RETRY_AT:
+            fq, _ = build_query(text, fuzzy=True)
+            if fq is not None:
+                retry = _run(searcher, fq, restrict, page, per_page, sort, facets)
+                if retry.total > hits_page.total:
+                    hits_page, result.fuzzy = retry, True
+        if words:
+            result.suggestion = suggest(searcher, text)
+        result.total = hits_page.total
+        result.facets = hits_page.facets
+        result.hits = hits_page.hits
+    return result
+
+
+@dataclass
+class _Page:
+    total: int
+    hits: list[Hit]
+    facets: dict[str, dict[str, int]]
+
+
+def _run(searcher, q, restrict, page, per_page, sort, want_facets) -> _Page:
+    kwargs: dict[str, Any] = {"filter": restrict, "limit": page * per_page, "terms": True}
+    if want_facets:
+        kwargs["groupedby"] = {name: sorting.FieldFacet(name, allow_overlap=True) for name in FACET_FIELDS}
+    if sort == "date":
+        kwargs["sortedby"] = sorting.MultiFacet([sorting.FieldFacet("date", reverse=True), sorting.ScoreFacet()])
+    results = searcher.search(q, **kwargs)
+    results.fragmenter = highlight.ContextFragmenter(maxchars=240, surround=60)
+    results.formatter = highlight.HtmlFormatter(tagname="mark", classname="", termclass="")
+    start = (page - 1) * per_page
+    hits = []
+    for hit in results[start:start + per_page]:
+        snippet = hit.highlights("body", top=2) or hit.highlights("summary") or ""
+        if not snippet:
+            snippet = highlight.htmlescape((hit.get("summary") or hit.get("body") or "")[:240])
+        hits.append(Hit(
+            id=int(hit["id"]), type=hit["type"], slug=hit["slug"], title=hit.get("title", ""),
+            summary=hit.get("summary", ""), score=round(float(hit.score or 0.0), 4),
+            snippet=snippet, date=hit.get("date"),
+        ))
+    facets = {}
+    if want_facets:
+        for name in FACET_FIELDS:
+            groups = results.groups(name)
+            facets[name] = dict(sorted(
+                ((k, len(v)) for k, v in groups.items() if k), key=lambda kv: (-kv[1], kv[0])
+            ))
+    return _Page(total=len(results), hits=hits, facets=facets)
+
+
+def related(user: Any, item: Any, limit: int = 5) -> list[Hit]:
+    """Up to ``limit`` items most like ``item`` by their key terms, among what
+    ``user`` may see; profiles and ``item`` itself left out."""
+    from .. import permissions
+
+    ix = _service().open()
+    with ix.searcher() as searcher:
+        docnum = searcher.document_number(id=str(item.id))
+        if docnum is None:
+            return []
+        stored = searcher.stored_fields(docnum)
+        text = " ".join([stored.get("title", "")] * 2 + [stored.get("summary", ""), stored.get("body", "")])
+        restrict = wq.And([_label_filter(permissions.user_labels(user)),
+                           wq.Not(wq.Term("type", "profile")), wq.Not(wq.Term("id", str(item.id)))])
+        results = searcher.more_like(docnum, "body", text=text, top=limit, numterms=12,
+                                     filter=restrict, normalize=True)
+        return [Hit(id=int(h["id"]), type=h["type"], slug=h["slug"], title=h.get("title", ""),
+                    summary=h.get("summary", ""), score=float(h.score or 0), snippet="",
+                    date=h.get("date")) for h in results]

@@ -1,0 +1,72 @@
+"""Item row -> Whoosh document. Contact details are never indexed."""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+from typing import Any
+
+from .. import permissions, taxonomy
+from ..markdown import plain_text
+
+
+def effective_phases(item: Any) -> list[str]:
+    """The item's phases plus those its sub-steps imply (a step implies its phase)."""
+    phases = list(item.phases or [])
+    for step in item.steps or []:
+        try:
+            phase = taxonomy.phase_of_step(step)
+        except KeyError:
+            continue
+        if phase not in phases:
+            phases.append(phase)
+    return phases
+
+
+def _labels(kind: str, keys: list[str]) -> list[str]:
+    return [taxonomy.label(kind, k) for k in keys]
+
+
+def item_document(item: Any) -> dict[str, Any]:
+    """The index document of ``item``: text fields, facet keys, permission labels.
+
+    Leaves out ``contact_email`` and ``contact_phone`` on purpose: what is not
+    in the index cannot leak through a snippet or a match.
+    """
+    tags: list[str] = list(item.tags or [])
+    tags += _labels("theme", item.themes or [])
+    tags += [taxonomy.label("step", s) for s in item.steps or []]
+    kfts = list(item.key_figure_types or [])
+    if item.type == "practice":
+        tags += _labels("target_group", item.target_groups or [])
+    if item.type == "profile":
+        if item.key_figure_type:
+            kfts.append(item.key_figure_type)
+        tags += list(item.expertise or []) + list(item.communities or [])
+        tags += [x for x in (item.role, item.organisation) if x]
+    tags += _labels("key_figure_type", kfts)
+    tags += [m.name for m in item.municipalities]
+    body = plain_text(item.body or "")
+    when = item.date or (item.published_at or item.created_at or datetime(1970, 1, 1)).date()
+    doc = {
+        "id": str(item.id),
+        "type": item.type,
+        "slug": item.slug,
+        "title": item.title or "",
+        "summary": item.summary or "",
+        "tags": " ; ".join(tags),
+        "body": body,
+        "spell": " ".join([item.title or "", item.summary or "", " ".join(tags), body]),
+        "labels": ",".join(permissions.item_labels(item)),
+        "theme": ",".join(item.themes or []),
+        "phase": ",".join(effective_phases(item)),
+        "step": ",".join(item.steps or []),
+        "municipality": ",".join(m.cbs_code for m in item.municipalities),
+        "region": ",".join(str(r) for r in sorted(permissions.item_region_ids(item))),
+        "evidence": item.evidence or "",
+        "key_figure_type": ",".join(kfts),
+        "profile_language": ",".join(item.languages or []) if item.type == "profile" else "",
+        "language": item.language or "nl",
+        "date": datetime.combine(when, time()),
+        "updated": int((item.updated_at or datetime(1970, 1, 1)).timestamp()),
+    }
+    return {k: v for k, v in doc.items() if v != ""}

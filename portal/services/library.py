@@ -1,0 +1,199 @@
+"""Library-level operations: reference data, import and export of the
+content interchange format, and the first administrator."""
+
+from __future__ import annotations
+
+import csv
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+
+from .. import permissions, search
+from ..errors import PermissionDenied
+from ..exchange import FOLDER_OF, FileProblem, Record, library_files, read_file, read_taxonomy, render_file, write_taxonomy
+from ..extensions import db
+from ..models import Item, Municipality, TaxonomyTerm, User
+from ..models.base import utcnow
+from .common import audit, log_search_change, vocabulary
+from .items import SYSTEM, add_revision, apply_fields, front_matter
+
+REFERENCE_CSV = Path(__file__).resolve().parent.parent / "data" / "gemeenten.csv"
+
+
+def load_municipalities(path: Path = REFERENCE_CSV) -> int:
+    """Insert or update every municipality of the CBS reference list
+    (``cbs_code,name,province,...``; CBS Gebiedsindelingen 2025). Returns the
+    number of rows in the file."""
+    with open(path, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    existing = {m.cbs_code: m for m in db.session.scalars(select(Municipality))}
+    for row in rows:
+        m = existing.get(row["cbs_code"])
+        if m is None:
+            db.session.add(Municipality(cbs_code=row["cbs_code"], name=row["name"], province=row["province"]))
+        else:
+            m.name, m.province = row["name"], row["province"]
+    db.session.commit()
+    return len(rows)
+
+
+@dataclass
+class ImportReport:
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    problems: list[FileProblem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _comparable(item: Item) -> tuple:
+    return (front_matter(item), item.body)
+
+
+def import_library(actor: Any, folder: str | Path, progress=None) -> ImportReport:
+    """Import a library folder (``shared/content-format.md``) as ``actor``.
+
+    Every file is validated on its own; good files are written, each in its
+    own transaction (an item is written whole or not at all); bad files are
+    reported with path, line and key. Idempotent: an item is found again by
+    type and slug and updated (a new revision only when something changed).
+    ``progress(n)`` is called once per file. Raises ``PermissionDenied`` for
+    anyone but an admin (or the system).
+    """
+    if actor is not SYSTEM and not permissions.can_administer(actor):
+        raise PermissionDenied("Alleen een beheerder mag een bibliotheek importeren.")
+    folder = Path(folder)
+    report = ImportReport()
+    if not folder.is_dir():
+        report.problems.append(FileProblem(str(folder), "Deze map bestaat niet."))
+        return report
+    terms, problems = read_taxonomy(folder)
+    report.problems += problems
+    _store_terms(terms)
+    vocab = vocabulary(terms)
+    seen: dict[tuple[str, str], str] = {}
+    for path in library_files(folder):
+        record, problems = read_file(path, vocab)
+        if progress:
+            progress(1)
+        if record is None:
+            report.problems += problems
+            continue
+        key = (record.type, record.slug)
+        if key in seen:
+            report.problems.append(FileProblem(record.path, f"De korte naam '{record.slug}' is al gebruikt door {seen[key]}.", key="slug"))
+            continue
+        seen[key] = record.path
+        try:
+            outcome = _write_record(actor, record)
+        except SQLAlchemyError as exc:
+            db.session.rollback()
+            report.problems.append(FileProblem(record.path, f"Kon niet worden opgeslagen: {exc.__class__.__name__}"))
+            continue
+        getattr(report, outcome).append(f"{record.type}/{record.slug}")
+    search.nudge()
+    return report
+
+
+def _store_terms(terms: dict[str, dict[str, tuple[str, str]]]) -> None:
+    for kind, keys in terms.items():
+        for key, (nl, en) in keys.items():
+            term = db.session.scalar(select(TaxonomyTerm).where(TaxonomyTerm.kind == kind, TaxonomyTerm.key == key))
+            if term is None:
+                db.session.add(TaxonomyTerm(kind=kind, key=key, label_nl=nl, label_en=en))
+            else:
+                term.label_nl, term.label_en = nl, en
+    db.session.commit()
+
+
+def _write_record(actor: Any, record: Record) -> str:
+    item = db.session.scalar(select(Item).where(Item.type == record.type, Item.slug == record.slug))
+    creating = item is None
+    before = None if creating else _comparable(item)
+    if creating:
+        item = Item(type=record.type, slug=record.slug, author_id=getattr(actor, "id", None))
+        db.session.add(item)
+    item.municipalities = record.fields.get("municipalities", [])
+    apply_fields(item, record.fields, record.extra, record.body)
+    if not creating and _comparable(item) == before:
+        db.session.rollback()
+        return "unchanged"
+    now = utcnow()
+    item.updated_at = now
+    if item.status == "published" and item.published_at is None:
+        item.published_at = now
+    if not creating:
+        item.version += 1
+    db.session.flush()
+    add_revision(item, actor, "geïmporteerd")
+    log_search_change(item.id)
+    audit(actor, "item.import", f"{item.type}/{item.slug}", file=record.path)
+    db.session.commit()
+    return "created" if creating else "updated"
+
+
+def export_library(actor: Any, folder: str | Path, progress=None) -> int:
+    """Write every item ``actor`` may see into ``folder`` in the content
+    format (``practices/``, ``profiles/``, ``lessons/`` and, where terms were
+    added, ``taxonomy.yaml``). Returns the number of files written."""
+    folder = Path(folder)
+    for sub in FOLDER_OF.values():
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    terms: dict[str, dict[str, tuple[str, str]]] = {}
+    for term in db.session.scalars(select(TaxonomyTerm)):
+        terms.setdefault(term.kind, {})[term.key] = (term.label_nl, term.label_en)
+    write_taxonomy(folder, terms)
+    n = 0
+    for item in db.session.scalars(select(Item).order_by(Item.type, Item.slug)):
+        if not permissions.can_view(actor, item):
+            continue
+        path = folder / FOLDER_OF[item.type] / f"{item.slug}.md"
+        path.write_text(render_file(front_matter(item), item.body or ""), encoding="utf-8")
+        n += 1
+        if progress:
+            progress(1)
+    audit(actor, "library.export", str(folder), count=n)
+    db.session.commit()
+    return n
+
+
+def create_user(actor: Any, email: str, role: str, *, name: str = "", password: str | None = None,
+                municipality: str | None = None) -> tuple[User, str]:
+    """Create a user; returns ``(user, password)``, generating a random
+    password when none is given. Admins (and the system) only."""
+    from ..errors import ValidationFailed
+    from ..models import ROLES
+
+    if actor is not SYSTEM and not permissions.can_administer(actor):
+        raise PermissionDenied("Alleen een beheerder mag gebruikers aanmaken.")
+    errors: dict[str, list[str]] = {}
+    email = (email or "").strip().lower()
+    if "@" not in email or len(email) > 320:
+        errors["email"] = ["Vul een geldig e-mailadres in."]
+    elif db.session.scalar(select(User).where(User.email == email)):
+        errors["email"] = ["Er is al een gebruiker met dit e-mailadres."]
+    if role not in ROLES:
+        errors["role"] = [f"Onbekende rol '{role}'; kies uit {', '.join(ROLES)}."]
+    muni = None
+    if municipality:
+        muni = vocabulary().resolve_municipality(municipality)
+        if muni is None:
+            errors["municipality"] = [f"Onbekende gemeente '{municipality}'."]
+    if password is not None and len(password) < 12:
+        errors["password"] = ["Een wachtwoord heeft minstens 12 tekens."]
+    if errors:
+        raise ValidationFailed(errors)
+    password = password or secrets.token_urlsafe(12)
+    user = User(email=email, name=name or email.split("@")[0], role=role, municipality=muni)
+    user.set_password(password)
+    db.session.add(user)
+    audit(actor, "user.create", email, role=role)
+    db.session.commit()
+    return user, password

@@ -1,0 +1,245 @@
+"""Validation of item data, shared by the importer, the web forms and the API.
+
+Input is a front-matter-like mapping (keys of ``shared/content-format.md``);
+output is a clean mapping of Python values, or a ``ValidationFailed`` whose
+``errors`` map each key to Dutch messages a municipal employee understands.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from . import taxonomy
+from .errors import ValidationFailed
+
+SLUG_RE = re.compile(r"^[a-z0-9-]+$")
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+ISO639_1 = re.compile(r"^[a-z]{2}$")
+
+#: Keys every item may carry, then the keys of each type, each with its kind.
+COMMON_KEYS = {
+    "type": "type", "title": "text", "slug": "slug", "summary": "text",
+    "municipality": "municipalities", "region": "text", "themes": "list:theme",
+    "phase": "list:phase", "steps": "list:step", "visibility": "enum:visibility",
+    "status": "enum:status", "date": "date", "language": "language", "tags": "words",
+    "reviewed": "date", "review_due": "date",
+}
+TYPE_KEYS = {
+    "practice": {
+        "municipal_role": "enum:municipal_role", "target_groups": "list:target_group",
+        "key_figure_types": "list:key_figure_type", "evidence": "enum:evidence",
+        "started": "date", "ended": "date", "contact": "slug", "related": "slugs",
+    },
+    "profile": {
+        "role": "text", "organisation": "text", "key_figure_type": "enum:key_figure_type",
+        "formal": "bool", "expertise": "words", "languages": "languages",
+        "communities": "words", "outside_office_hours": "bool", "contact_email": "email",
+        "contact_phone": "text", "consent": "date",
+    },
+    "lesson": {"outcome": "enum:outcome", "related": "slugs"},
+}
+#: Kinds whose clean value is a list.
+LIST_KINDS = {"words", "slugs", "languages", "municipalities"}
+#: Front-matter key -> Item attribute where they differ.
+COLUMN_OF = {"phase": "phases", "municipality": "municipalities"}
+
+MAX_TEXT = {"title": 300, "slug": 200, "role": 300, "organisation": 300, "contact_phone": 60}
+
+
+@dataclass
+class Vocabulary:
+    """Allowed keys per controlled list (built-in plus a library's additions)
+    and a municipality resolver ``resolve(name_or_code) -> object | None``."""
+
+    extra: dict[str, dict[str, tuple[str, str]]] = field(default_factory=dict)
+    resolve_municipality: Any = None
+
+    def allowed(self, kind: str) -> dict[str, tuple[str, str]]:
+        merged = dict(taxonomy.BUILTIN[kind])
+        merged.update(self.extra.get(kind, {}))
+        return merged
+
+
+def _as_list(value: Any) -> list:
+    if value is None or value == "":
+        return []
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    return [value]
+
+
+def _as_date(value: Any) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value).strip())
+
+
+def _as_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in {"true", "ja", "yes", "1", "on"}:
+        return True
+    if text in {"false", "nee", "no", "0", "off", ""}:
+        return False
+    raise ValueError(value)
+
+
+def allowed_keys(item_type: str) -> dict[str, str]:
+    """All known front-matter keys of ``item_type`` with their kinds."""
+    return {**COMMON_KEYS, **TYPE_KEYS.get(item_type, {})}
+
+
+def validate_item(data: dict[str, Any], item_type: str, vocab: Vocabulary) -> dict[str, Any]:
+    """Validate a front-matter mapping for an item of ``item_type``.
+
+    Returns ``{"fields": {...}, "extra": {...}}``: ``fields`` maps Item
+    attributes to clean values (dates as ``date``, lists as lists, municipalities
+    as resolved objects); ``extra`` holds keys the format does not know, kept
+    as they were. Raises ``ValidationFailed`` naming every bad key and value.
+    """
+    errors: dict[str, list[str]] = {}
+    clean: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    known = allowed_keys(item_type)
+
+    def err(key: str, message: str) -> None:
+        errors.setdefault(key, []).append(message)
+
+    for key, value in data.items():
+        kind = known.get(key)
+        if kind is None:
+            extra[key] = value
+            continue
+        try:
+            result = _check(key, kind, value, vocab, err)
+        except (TypeError, ValueError):
+            err(key, _kind_message(kind, value))
+            continue
+        if result is not _SKIP:
+            clean[COLUMN_OF.get(key, key)] = result
+
+    title = clean.get("title", "")
+    if not title:
+        err("title", "Vul een titel in; bij een profiel de naam die getoond wordt.")
+    if item_type == "profile" and clean.get("visibility") == "public":
+        err("visibility", "Een profiel kan nooit openbaar zijn; kies 'members' of 'municipality'.")
+    if clean.get("started") and clean.get("ended") and clean["ended"] < clean["started"]:
+        err("ended", "De einddatum ligt vóór de startdatum.")
+    if errors:
+        raise ValidationFailed(errors)
+    return {"fields": clean, "extra": extra}
+
+
+_SKIP = object()
+
+
+def _kind_message(kind: str, value: Any) -> str:
+    shown = str(value)[:80]
+    return {
+        "date": f"'{shown}' is geen datum; schrijf die als JJJJ-MM-DD, bijvoorbeeld 2018-07-20.",
+        "bool": f"'{shown}' is geen ja/nee-waarde; gebruik true of false.",
+    }.get(kind, f"'{shown}' is geen geldige waarde.")
+
+
+def _check(key: str, kind: str, value: Any, vocab: Vocabulary, err) -> Any:
+    if kind == "type":
+        return _SKIP  # decided by the caller (folder default, front matter wins)
+    if kind == "text":
+        if value is None:
+            return ""
+        if isinstance(value, (dict, list)):
+            raise ValueError(value)
+        text = str(value).strip()
+        limit = MAX_TEXT.get(key)
+        if limit and len(text) > limit:
+            err(key, f"Te lang: {len(text)} tekens, hoogstens {limit}.")
+            return _SKIP
+        return text
+    if kind == "slug":
+        if value is None or value == "":
+            return None
+        text = str(value).strip()
+        if not SLUG_RE.match(text) or len(text) > MAX_TEXT["slug"]:
+            err(key, f"'{text[:80]}' is geen geldige korte naam: alleen kleine letters a-z, cijfers en streepjes.")
+            return _SKIP
+        return text
+    if kind == "slugs":
+        out = []
+        for v in _as_list(value):
+            text = str(v).strip()
+            if not SLUG_RE.match(text):
+                err(key, f"'{text[:80]}' is geen geldige korte naam: alleen kleine letters a-z, cijfers en streepjes.")
+            else:
+                out.append(text)
+        return out
+    if kind == "date":
+        return None if value in (None, "") else _as_date(value)
+    if kind == "bool":
+        return None if value is None else _as_bool(value)
+    if kind == "email":
+        if value in (None, ""):
+            return None
+        text = str(value).strip()
+        if not EMAIL_RE.match(text):
+            err(key, f"'{text[:80]}' is geen e-mailadres.")
+            return _SKIP
+        return text
+    if kind == "language":
+        text = str(value).strip()
+        if text not in ("nl", "en"):
+            err(key, f"Onbekende taal '{text[:20]}': kies nl of en.")
+            return _SKIP
+        return text
+    if kind == "languages":
+        out = []
+        for v in _as_list(value):
+            text = str(v).strip().lower()
+            if not ISO639_1.match(text):
+                err(key, f"'{text[:20]}' is geen taalcode van twee letters (ISO 639-1), zoals nl, tr, ar of so.")
+            else:
+                out.append(text)
+        return out
+    if kind == "words":
+        out = []
+        for v in _as_list(value):
+            if isinstance(v, (dict, list)):
+                raise ValueError(v)
+            text = str(v).strip()
+            if text:
+                out.append(text)
+        return out
+    if kind == "municipalities":
+        out = []
+        for v in _as_list(value):
+            found = vocab.resolve_municipality(str(v)) if vocab.resolve_municipality else None
+            if found is None:
+                err(key, f"Onbekende gemeente '{str(v)[:80]}': gebruik de officiële naam (zoals 's-Hertogenbosch) of de CBS-code (zoals GM0503).")
+            elif found not in out:
+                out.append(found)
+        return out
+    if kind.startswith("enum:"):
+        vocab_kind = kind.split(":", 1)[1]
+        allowed = vocab.allowed(vocab_kind) if vocab_kind in taxonomy.BUILTIN else {}
+        text = str(value).strip()
+        if text not in allowed:
+            err(key, f"Onbekende waarde '{text[:80]}'; toegestaan: {', '.join(allowed)}.")
+            return _SKIP
+        return text
+    if kind.startswith("list:"):
+        vocab_kind = kind.split(":", 1)[1]
+        allowed = vocab.allowed(vocab_kind)
+        out = []
+        for v in _as_list(value):
+            text = str(v).strip()
+            if text not in allowed:
+                err(key, f"Onbekende waarde '{text[:80]}'; toegestaan: {', '.join(allowed)}.")
+            elif text not in out:
+                out.append(text)
+        return out
+    raise AssertionError(kind)

@@ -1,0 +1,279 @@
+"""Views: home, browsing, search, item pages, writing and publishing."""
+
+from __future__ import annotations
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from sqlalchemy import func, select
+
+from .. import permissions, search, taxonomy
+from ..errors import ValidationFailed
+from ..extensions import db
+from ..markdown import library_link_target, render
+from ..models import Item, Municipality, Region
+from ..services import items as item_service
+from ..services.items import front_matter
+from . import bp
+from .filters import PATH_TYPES, TYPE_PATHS, item_url
+
+PHASES = list(taxonomy.BUILTIN["phase"])
+MAX_QUERY = 500
+
+
+def _int_arg(name: str, default: int, lo: int = 1, hi: int = 1000) -> int:
+    try:
+        return max(lo, min(hi, int(request.args.get(name, default))))
+    except (TypeError, ValueError):
+        return default
+
+
+def _facet_names(facets: dict[str, dict[str, int]]) -> dict[str, dict[str, str]]:
+    """Display names for facet keys that live in the database."""
+    names: dict[str, dict[str, str]] = {"municipality": {}, "region": {}}
+    codes = list(facets.get("municipality", {}))
+    if codes:
+        for m in db.session.scalars(select(Municipality).where(Municipality.cbs_code.in_(codes))):
+            names["municipality"][m.cbs_code] = m.name
+    ids = [int(i) for i in facets.get("region", {}) if i.isdigit()]
+    if ids:
+        for r in db.session.scalars(select(Region).where(Region.id.in_(ids))):
+            names["region"][str(r.id)] = r.name
+    return names
+
+
+@bp.route("/")
+def home():
+    return render_template(
+        "web/home.html",
+        recent=item_service.recent_items(current_user, limit=6),
+        featured=item_service.recent_items(current_user, limit=3, featured=True),
+        phases=PHASES,
+        counts=_type_counts(),
+    )
+
+
+def _type_counts() -> dict[str, int]:
+    result = search.search(current_user, "", per_page=1, facets=True)
+    return result.facets.get("type", {})
+
+
+@bp.route("/zoeken")
+def search_page(preset: dict[str, list[str]] | None = None, heading: str | None = None):
+    text = request.args.get("q", "")
+    too_long = len(text) > MAX_QUERY
+    text = text[:MAX_QUERY]
+    filters = {name: request.args.getlist(name) for name in search.FILTER_FIELDS if request.args.getlist(name)}
+    for name, values in (preset or {}).items():
+        filters[name] = values
+    page = _int_arg("pagina", 1)
+    sort = request.args.get("sorteer", "relevance")
+    result = search.search(current_user, text, filters=filters, page=page,
+                           per_page=10, sort=sort if sort in search.SORTS else "relevance")
+    return render_template(
+        "web/search.html", result=result, q=text, filters=filters, sort=sort,
+        names=_facet_names(result.facets), heading=heading, too_long=too_long,
+        preset=preset or {},
+    )
+
+
+@bp.route("/<any(werkwijzen, lessen, sleutelfiguren):type_path>")
+def browse_type(type_path: str):
+    item_type = PATH_TYPES[type_path]
+    if item_type == "profile" and not current_user.is_authenticated:
+        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+    return search_page(preset={"type": [item_type]}, heading=taxonomy.label("type", item_type) + "s"
+                       if item_type != "lesson" else "Geleerde lessen")
+
+
+@bp.route("/fasen/<phase>")
+def browse_phase(phase: str):
+    if phase not in taxonomy.BUILTIN["phase"]:
+        abort(404)
+    return search_page(preset={"phase": [phase]}, heading="Fase: " + taxonomy.label("phase", phase))
+
+
+@bp.route("/themas/<theme>")
+def browse_theme(theme: str):
+    return search_page(preset={"theme": [theme]}, heading="Thema: " + taxonomy.label("theme", theme))
+
+
+@bp.route("/gemeenten")
+def municipalities():
+    result = search.search(current_user, "", per_page=1)
+    counts = result.facets.get("municipality", {})
+    rows = db.session.scalars(select(Municipality).where(Municipality.cbs_code.in_(list(counts)))
+                              .order_by(Municipality.name)).all() if counts else []
+    return render_template("web/municipalities.html", rows=rows, counts=counts,
+                           total=db.session.scalar(select(func.count(Municipality.id))))
+
+
+@bp.route("/gemeenten/<code>")
+def browse_municipality(code: str):
+    muni = db.session.scalar(select(Municipality).where(Municipality.cbs_code == code.upper()))
+    if muni is None:
+        abort(404)
+    return search_page(preset={"municipality": [muni.cbs_code]}, heading="Gemeente " + muni.name)
+
+
+@bp.route("/over")
+def about():
+    return render_template("web/about.html")
+
+
+def _resolver(item_type: str):
+    def resolve(href: str):
+        target = library_link_target(href, item_type)
+        if target is None:
+            return None
+        t, slug, anchor = target
+        return item_url(t, slug) + anchor
+
+    return resolve
+
+
+@bp.route("/<any(werkwijzen, lessen, sleutelfiguren):type_path>/<slug>")
+def item(type_path: str, slug: str):
+    item_type = PATH_TYPES[type_path]
+    obj = item_service.get_item(current_user, item_type, slug)
+    contact = None
+    if obj.contact:
+        found = item_service.items_by_slugs(current_user, [obj.contact], types=("profile",))
+        contact = found[0] if found else None
+    related_items = item_service.items_by_slugs(current_user, obj.related or [], types=("practice", "lesson"))
+    try:
+        similar = [h for h in search.related(current_user, obj, limit=5)
+                   if h.slug not in {r.slug for r in related_items}]
+    except Exception:  # the index is derived data; an item page must not fail on it
+        similar = []
+    contact_for = []
+    if obj.type == "profile":
+        rows = db.session.scalars(select(Item).where(Item.contact == obj.slug, Item.type != "profile")).all()
+        contact_for = [r for r in rows if permissions.can_view(current_user, r)]
+    response = render_template(
+        "web/item.html", item=obj, html=render(obj.body, _resolver(obj.type)),
+        contact=contact, related=related_items, similar=similar, contact_for=contact_for,
+        show_contact=permissions.can_view_contact(current_user, obj),
+    )
+    if obj.type == "profile" or contact is not None:
+        return response, 200, {"Cache-Control": "no-store", "X-Robots-Tag": "noindex"}
+    return response
+
+
+# -- writing ---------------------------------------------------------------------------
+FORM_LISTS = {"themes", "phase", "steps", "target_groups", "key_figure_types"}
+FORM_WORDS = {"tags", "expertise", "languages", "communities"}
+FORM_BOOLS = {"formal", "outside_office_hours"}
+
+
+def _form_data(item_type: str) -> tuple[dict, str]:
+    """Read the item form into a front-matter mapping (what the importer also
+    validates) and the Markdown body. Unknown form fields are ignored."""
+    from ..validation import allowed_keys
+
+    f = request.form
+    data: dict = {}
+    for key in allowed_keys(item_type):
+        if key in ("type", "slug"):
+            continue
+        if key in FORM_LISTS:
+            data[key] = f.getlist(key)
+        elif key in FORM_WORDS:
+            data[key] = [w.strip() for w in f.get(key, "").replace("\n", ",").split(",") if w.strip()]
+        elif key in FORM_BOOLS:
+            value = f.get(key, "")
+            if value:
+                data[key] = value
+        elif key in f and f.get(key, "").strip():
+            data[key] = f.get(key).strip()
+    return data, f.get("body", "")
+
+
+def _form_context(item_type: str, values: dict, body: str, errors=None, preview=None, obj=None):
+    munis = db.session.scalars(select(Municipality).order_by(Municipality.name)).all()
+    return render_template(
+        "web/edit.html", item_type=item_type, values=values, body=body, errors=errors or {},
+        preview=preview, item=obj, municipalities=munis, taxonomy=taxonomy,
+    )
+
+
+def _values_of(obj: Item) -> dict:
+    meta = front_matter(obj)
+    if isinstance(meta.get("municipality"), list):
+        meta["municipality"] = meta["municipality"][0] if meta["municipality"] else ""
+    for key in FORM_WORDS:
+        if isinstance(meta.get(key), list):
+            meta[key] = ", ".join(meta[key])
+    return meta
+
+
+@bp.route("/nieuw/<any(werkwijzen, lessen, sleutelfiguren):type_path>", methods=["GET", "POST"])
+@login_required
+def create(type_path: str):
+    item_type = PATH_TYPES[type_path]
+    if not permissions.can_create(current_user, item_type):
+        abort(403)
+    if request.method == "GET":
+        values = {"municipality": current_user.municipality.name if current_user.municipality else ""}
+        return _form_context(item_type, values, "")
+    return _save(item_type, None)
+
+
+@bp.route("/<any(werkwijzen, lessen, sleutelfiguren):type_path>/<slug>/bewerken", methods=["GET", "POST"])
+@login_required
+def edit(type_path: str, slug: str):
+    item_type = PATH_TYPES[type_path]
+    obj = item_service.get_item(current_user, item_type, slug)
+    if not permissions.can_edit(current_user, obj):
+        abort(403)
+    if request.method == "GET":
+        return _form_context(item_type, _values_of(obj), obj.body, obj=obj)
+    return _save(item_type, obj)
+
+
+def _save(item_type: str, obj: Item | None):
+    data, body = _form_data(item_type)
+    shown = dict(data)
+    for key in FORM_WORDS:
+        if key in shown:
+            shown[key] = ", ".join(shown[key])
+    if request.form.get("action") == "preview":
+        return _form_context(item_type, shown, body, preview=render(body, _resolver(item_type)), obj=obj)
+    if obj is not None:
+        data.setdefault("status", obj.status)
+    try:
+        version = int(request.form["version"]) if request.form.get("version") else None
+    except ValueError:
+        version = None
+    try:
+        saved = item_service.save_item(current_user, item_type, data, body, item=obj,
+                                       expected_version=version)
+    except ValidationFailed as exc:
+        return _form_context(item_type, shown, body, errors=exc.errors, obj=obj), 400
+    flash("Opgeslagen." if saved.status == "published" else "Opgeslagen als concept.", "success")
+    return redirect(item_url(saved.type, saved.slug))
+
+
+@bp.route("/<any(werkwijzen, lessen, sleutelfiguren):type_path>/<slug>/publiceren", methods=["POST"])
+@login_required
+def publish(type_path: str, slug: str):
+    obj = item_service.get_item(current_user, PATH_TYPES[type_path], slug)
+    status = "draft" if request.form.get("action") == "unpublish" else "published"
+    item_service.set_status(current_user, obj, status)
+    flash("Gepubliceerd: het item is nu vindbaar." if status == "published" else "Teruggezet naar concept.", "success")
+    return redirect(item_url(obj.type, obj.slug))
+
+
+@bp.route("/concepten")
+@login_required
+def drafts():
+    return render_template("web/drafts.html", items=item_service.editable_drafts(current_user))
+
+
+@bp.route("/voorbeeld", methods=["POST"])
+@login_required
+def preview():
+    """Server-side Markdown preview (returns an HTML fragment)."""
+    return render(request.form.get("body", "")[:200_000])
+
+
+__all__ = ["TYPE_PATHS"]
