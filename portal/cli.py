@@ -39,15 +39,6 @@ def register_commands(app) -> None:
         app.cli.add_command(cmd)
 
 
-def upgrade_database() -> None:
-    """Bring the schema to the newest migration (Alembic via Flask-Migrate)."""
-    from flask_migrate import upgrade
-
-    from . import MIGRATIONS_DIR
-
-    upgrade(directory=MIGRATIONS_DIR)
-
-
 @click.command("init")
 @click.option("--no-content", is_flag=True, help="Laad de startbibliotheek niet, ook niet bij een lege database.")
 @with_appcontext
@@ -62,34 +53,24 @@ def init_command(no_content: bool) -> None:
     Example:
       portal init
     """
-    from . import search
-    from .extensions import db
-    from .models import Item, User
-    from .services.items import SYSTEM
-    from .services.library import create_user, import_library, load_municipalities
+    from .services.setup import initialise
 
-    upgrade_database()
-    n = load_municipalities()
-    click.echo(f"Gemeenten: {n} in de referentielijst (CBS 2025).")
-    if not no_content and not db.session.scalar(select(func.count(Item.id))):
-        content = current_app.config["CONTENT_DIR"]
-        report = import_library(SYSTEM, content)
-        click.echo(f"Startbibliotheek uit {content}: {len(report.created)} items geïmporteerd.")
-        for problem in report.problems:
-            click.echo(f"  {problem}", err=True)
-    if not db.session.scalar(select(func.count(User.id)).where(User.role == "admin")):
-        email = os.environ.get("PORTAL_ADMIN_EMAIL", "admin@example.org")
-        _user, password = create_user(SYSTEM, email, "admin", name="Beheerder")
+    report = initialise(load_content=not no_content)
+    click.echo(f"Gemeenten: {report.municipalities} in de referentielijst (CBS 2025).")
+    if report.imported is not None:
+        click.echo(f"Startbibliotheek uit {current_app.config['CONTENT_DIR']}: {report.imported} items geïmporteerd.")
+    for problem in report.problems:
+        click.echo(f"  GEWEIGERD {problem}", err=True)
+    if report.admin_password:
         click.echo("")
         click.echo("Beheerder aangemaakt. Dit wachtwoord wordt maar één keer getoond:")
-        click.echo(f"  e-mail:     {email}")
-        click.echo(f"  wachtwoord: {password}")
+        click.echo(f"  e-mail:     {report.admin_email}")
+        click.echo(f"  wachtwoord: {report.admin_password}")
         click.echo("")
-    if search.ensure_index():
+    if report.index_rebuilt:
         click.echo("Zoekindex opgebouwd.")
     else:
-        applied = search.catch_up()
-        click.echo(f"Zoekindex bijgewerkt ({applied} wijzigingen).")
+        click.echo(f"Zoekindex bijgewerkt ({report.changes_applied} wijzigingen).")
 
 
 @click.command("import")
@@ -296,3 +277,7 @@ def search_command(query, item_type, phase, municipality, limit, user_email, as_
         click.echo(f"Bedoelde u: {result.suggestion}")
     for n, row in enumerate(rows, 1):
         click.echo(f"{n:>3}. [{row['type']}] {row['title']}  {row['url']}")
+
+
+if __name__ == "__main__":
+    main()

@@ -364,6 +364,14 @@ def search(
     return result
 
 
+class MarkFormatter(highlight.HtmlFormatter):
+    """Wraps each matched term in a bare ``<mark>``; all other text is
+    HTML-escaped by the base class, so a snippet is safe HTML."""
+
+    def format_token(self, text, token, replace=False):
+        return "<mark>%s</mark>" % highlight.htmlescape(highlight.get_text(text, token, replace), quote=False)
+
+
 @dataclass
 class _Page:
     total: int
@@ -379,16 +387,17 @@ def _run(searcher, q, restrict, page, per_page, sort, want_facets) -> _Page:
         kwargs["sortedby"] = sorting.MultiFacet([sorting.FieldFacet("date", reverse=True), sorting.ScoreFacet()])
     results = searcher.search(q, **kwargs)
     results.fragmenter = highlight.ContextFragmenter(maxchars=240, surround=60)
-    results.formatter = highlight.HtmlFormatter(tagname="mark", classname="", termclass="")
+    results.formatter = MarkFormatter()
     start = (page - 1) * per_page
     hits = []
+    sorted_by_field = "sortedby" in kwargs
     for hit in results[start:start + per_page]:
         snippet = hit.highlights("body", top=2) or hit.highlights("summary") or ""
         if not snippet:
             snippet = highlight.htmlescape((hit.get("summary") or hit.get("body") or "")[:240])
         hits.append(Hit(
             id=int(hit["id"]), type=hit["type"], slug=hit["slug"], title=hit.get("title", ""),
-            summary=hit.get("summary", ""), score=round(float(hit.score or 0.0), 4),
+            summary=hit.get("summary", ""), score=0.0 if sorted_by_field else round(float(hit.score or 0.0), 4),
             snippet=snippet, date=hit.get("date"),
         ))
     facets = {}

@@ -203,7 +203,7 @@ _NOT_HEAD = frozenset(
     waardige matig matige wijze dien enen
     eren ellen eden innen ende enden oren erge eraf eruit erbij erin erop
     eraan ering king kingen ring ringen erde ente ster tering teren ieren
-    ogen atie aties ties teit iteit ingen sel sels nis nissen
+    ogen atie aties ties teit iteit sel sels nis nissen ging gingen
     """.split()
 )
 
@@ -237,6 +237,8 @@ def _segmentations(word: str, initial: bool, depth: int):
             rest = word[i + len(linker):]
             if len(rest) < MIN_PART:
                 continue
+            if linker and zipf(linker + rest) >= MIN_PART_ZIPF:
+                continue  # belang|stellende, not belang|s|tellende
             for parts, joins, pen in _segmentations(rest, False, depth - 1):
                 yield [left] + parts, [linker] + joins, pen + penalty
 
@@ -338,6 +340,9 @@ def compound_terms(word: str) -> tuple[str, ...]:
 # --------------------------------------------------------------------------
 
 _snowball = DutchStemmer().stem
+MIN_PLURAL_ZIPF = 3.0
+#: Plurals no suffix rule reaches (kind/kinderen, stad/steden).
+_IRREGULAR = {"kinderen": "kind", "steden": "stad", "volkeren": "volk", "liederen": "lied"}
 
 
 @functools.lru_cache(maxsize=200_000)
@@ -354,11 +359,22 @@ def stem(word: str) -> str:
     * past participles ``ge...eerd``: ``geradicaliseerd`` -> ``radicaliser``.
     * plurals in ``-ëen`` (folded ``-eeen``/``-ieen``): ``moskeeën`` ->
       ``moskee``, ``strategieën`` -> ``strategie``.
+    * singulars ending in consonant + ``s`` whose ``-en`` plural is a common
+      word stem like that plural: ``mens``/``mensen``, ``fiets``/``fietsen``.
+    * a few irregular plurals: ``kinderen`` -> ``kind``, ``steden`` -> ``stad``.
     * ``-isme``/``-ist``/``-istisch`` share a stem (``extremisme``,
       ``extremisten``, ``extremistisch`` -> ``extremist``).
     """
+    if word in _IRREGULAR:
+        return _IRREGULAR[word]
     if word.endswith(("eeen", "ieen")) and len(word) > 5:
         word = word[:-2]
+    elif word.endswith("s") and len(word) >= 4 and word[-2] not in _VOWELS | {"s", "j"}:
+        # Snowball strips a final -s after a consonant (werkers -> werker),
+        # which also cuts singulars (mens -> men, fiets -> fiet) away from
+        # their -en plurals (mensen -> mens): stem those as the plural.
+        if zipf(word + "en") >= MIN_PLURAL_ZIPF:
+            word += "en"
     s = _snowball(word)
     if s.endswith("isatie"):
         s = _snowball(s[:-4] + "eren")

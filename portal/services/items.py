@@ -172,13 +172,15 @@ def save_item(
         clean["status"] = "draft"  # no consent, never shown (content format)
 
     creating = item is None
+    # Pick the slug before touching the session: the lookup would autoflush.
+    wanted = clean.get("slug") or (slugify(clean["title"]) if creating else item.slug)
+    slug = _unique_slug(item_type, wanted, exclude_id=None if creating else item.id)
     if creating:
         item = Item(type=item_type, author_id=getattr(actor, "id", None))
         db.session.add(item)
+    item.slug = slug
     item.municipalities = clean.get("municipalities", [])
     apply_fields(item, clean, extra, body)
-    wanted = clean.get("slug") or (item.slug if not creating else slugify(item.title))
-    item.slug = _unique_slug(item_type, wanted, exclude_id=item.id)
     if item.status == "published" and item.published_at is None:
         item.published_at = utcnow()
     item.updated_at = utcnow()

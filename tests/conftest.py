@@ -1,0 +1,124 @@
+"""Fixtures: a real SQLite file and a real Whoosh index in a temp folder per
+app, the Flask test client, and logged-in clients per role. Test data is made
+through the services, never by writing rows behind their back."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from portal import create_app
+from portal.extensions import db
+from portal.services.items import SYSTEM
+from portal.services.library import create_user
+from portal.services.setup import initialise
+
+ROOT = Path(__file__).resolve().parent.parent
+CONTENT = ROOT / "content"
+PASSWORD = "correct horse battery staple"
+
+
+def make_app(tmp: Path, content: bool = True, **extra):
+    config = {
+        "TESTING": True,
+        "INSTANCE_PATH": str(tmp / "instance"),
+        "SQLALCHEMY_DATABASE_URI": "sqlite:///" + str(tmp / "instance" / "portal.sqlite3"),
+        "INDEX_DIR": str(tmp / "index"),
+        "CONTENT_DIR": str(CONTENT),
+        "SECRET_KEY": "test-secret-key-not-for-production",
+        **extra,
+    }
+    app = create_app(config)
+    with app.app_context():
+        initialise(load_content=content)
+        for email, role, muni in USERS:
+            create_user(SYSTEM, email, role, name=email.split("@")[0], password=PASSWORD, municipality=muni)
+    return app
+
+
+#: (email, role, municipality) made in every test app
+USERS = [
+    ("lid@delft.example.org", "member", "Delft"),
+    ("bijdrager@delft.example.org", "contributor", "Delft"),
+    ("bijdrager@utrecht.example.org", "contributor", "Utrecht"),
+    ("curator@delft.example.org", "curator", "Delft"),
+    ("beheer@example.org", "admin", None),
+]
+
+
+@pytest.fixture(scope="session")
+def library_app(tmp_path_factory):
+    """One app with the starter library, shared by tests that only read."""
+    return make_app(tmp_path_factory.mktemp("library"))
+
+
+@pytest.fixture
+def app(tmp_path):
+    """A fresh app with the starter library, for tests that write."""
+    return make_app(tmp_path / "app")
+
+
+@pytest.fixture
+def empty_app(tmp_path):
+    """A fresh app without the starter library."""
+    return make_app(tmp_path / "empty", content=False)
+
+
+def _client(app, email=None):
+    client = app.test_client()
+    if email:
+        login(client, email)
+    return client
+
+
+def csrf_token(client, path="/inloggen") -> str:
+    html = client.get(path).get_data(as_text=True)
+    m = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html) or re.search(r'value="([^"]+)"[^>]*name="csrf_token"', html)
+    assert m, f"no CSRF token on {path}"
+    return m.group(1)
+
+
+def login(client, email, password=PASSWORD):
+    token = csrf_token(client)
+    resp = client.post("/inloggen", data={"email": email, "password": password, "csrf_token": token})
+    assert resp.status_code == 302, resp.get_data(as_text=True)[:500]
+    return resp
+
+
+@pytest.fixture
+def anon(library_app):
+    return _client(library_app)
+
+
+@pytest.fixture
+def member(library_app):
+    return _client(library_app, "lid@delft.example.org")
+
+
+@pytest.fixture
+def client_for():
+    """``client_for(app, email)``: a test client, logged in when email is given."""
+    return _client
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A fresh PostgreSQL database for this test session, dropped afterwards."""
+    url = os.environ.get("PORTAL_TEST_DATABASE_URL")
+    if not url:
+        pytest.skip("PostgreSQL tests need PORTAL_TEST_DATABASE_URL (set by .ci/run when the server answers)")
+    import uuid
+
+    import psycopg
+
+    name = f"portal_test_{uuid.uuid4().hex[:10]}"
+    admin_url = url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = admin_url.rsplit("/", 1)[0]
+    yield f"{base}/{name}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

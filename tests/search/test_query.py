@@ -1,0 +1,241 @@
+"""Query building, synonyms and suggestions against a real Whoosh index."""
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from whoosh import index  # noqa: E402
+
+from portal.search.query import (  # noqa: E402
+    MAX_WORDS,
+    Synonyms,
+    build_query,
+    highlight_terms,
+    load_synonyms,
+    suggest,
+)
+from portal.search.schema import build_schema  # noqa: E402
+
+# id: (title, summary, tags, body)
+DOCS = {
+    "werving": ("Werving van sleutelfiguren", "Zo vond de gemeente nieuwe sleutelfiguren.", "werving",
+                "De werving van sleutelfiguren verliep via buurthuizen en moskeeën."),
+    "preventie": ("Radicaliseringspreventie op het mbo", "", "onderwijs",
+                  "Docenten leren signalen herkennen en bespreken ze met collega's."),
+    "ahmed": ("Ahmed, jongerenwerker in Rotterdam", "", "Somalisch; Arabisch",
+              "Ahmed spreekt Somalisch en heeft jaren ervaring in het jongerenwerk."),
+    "werker": ("Een werker voor jongeren", "", "", "Zij is werker in een buurthuis en helpt jongeren."),
+    "netwerk": ("Het sleutelfigurennetwerk van Utrecht", "", "", "Maandelijks komen de leden samen."),
+    "coordinator": ("Coördinator polarisatie", "", "", "De coördinator brengt partijen samen in het café."),
+    "ouders": ("Training voor opvoeders", "", "", "Ouders waren zeer geinteresseerd in de avonden."),
+    "sleutelfiguur": ("Sleutelfiguur in de wijk", "", "", "Een portret van Fatima."),
+    "bruggenbouwer": ("Bruggenbouwer in de wijk", "", "", "Een portret van Karim."),
+    "mkb": ("Ondernemers en het MKB", "", "", "Winkeliers praten mee."),
+    "kleinbedrijf": ("Winkeliers in de binnenstad", "", "", "Samen met het midden- en kleinbedrijf."),
+    "buurt": ("Polarisatie in de buurt", "", "", "Bewoners praten over de verkiezingen."),
+    "school": ("Lessen uit het onderwijs", "", "", "Een school ging het gesprek over polarisatie aan."),
+    "titel": ("Weerbaarheid", "", "", "Een middag voor docenten."),
+    "romp": ("Een middag voor docenten", "", "", "Over weerbaarheid."),
+    "phrase": ("Kanaleneiland", "", "", "We zochten sleutelfiguren in de wijk Kanaleneiland."),
+    "apart": ("Overvecht", "", "", "De wijk had al jaren sleutelfiguren."),
+    "radicalisering": ("Radicalisering herkennen", "", "", "Signalen van radicalisering bij jongeren."),
+}
+
+
+@pytest.fixture(scope="module")
+def searcher(tmp_path_factory):
+    ix = index.create_in(str(tmp_path_factory.mktemp("ix")), build_schema())
+    with ix.writer() as w:
+        for key, (title, summary, tags, body) in DOCS.items():
+            w.add_document(id=key, type="practice", slug=key, title=title, summary=summary, tags=tags,
+                           body=body, spell=" ".join([title, summary, tags, body]), labels="public")
+    with ix.searcher() as s:
+        yield s
+
+
+def ids(searcher, text, **kwargs):
+    q, _ = build_query(text, **kwargs)
+    return [] if q is None else [hit["id"] for hit in searcher.search(q, limit=None)]
+
+
+# -- language ----------------------------------------------------------------------
+
+
+def test_accent_folding_both_directions(searcher):
+    assert ids(searcher, "coordinator")[0] == "coordinator"
+    assert ids(searcher, "cafe") == ["coordinator"]
+    assert ids(searcher, "geïnteresseerd") == ["ouders"]  # the text has no accent
+
+
+def test_singular_finds_plural(searcher):
+    assert "werving" in ids(searcher, "sleutelfiguur")
+
+
+def test_recruitment_verb_finds_recruitment_noun(searcher):
+    assert ids(searcher, "sleutelfiguren werven")[0] == "werving"
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("preventie", "preventie"),
+    ("werker", "ahmed"),
+    ("jongeren", "ahmed"),
+    ("sleutelfiguur netwerk", "netwerk"),
+])
+def test_compound_parts_are_found(searcher, text, expected):
+    assert expected in ids(searcher, text)
+
+
+def test_compound_query_finds_its_parts_below_the_compound(searcher):
+    found = ids(searcher, "jongerenwerker")
+    assert found[0] == "ahmed" and "werker" in found
+
+
+def test_natural_language_question(searcher):
+    q, words = build_query("Wie spreekt Somalisch en kent jongerenwerk?")
+    assert words == ["spreekt", "Somalisch", "kent", "jongerenwerk"]
+    assert searcher.search(q)[0]["id"] == "ahmed"
+
+
+def test_filler_words_do_not_change_the_top_result(searcher):
+    assert ids(searcher, "ik zoek informatie over werving")[0] == ids(searcher, "werving")[0] == "werving"
+
+
+# -- synonyms ----------------------------------------------------------------------
+
+
+def test_synonym_found_but_below_the_word_itself(searcher):
+    # the two documents differ only in that word
+    found = ids(searcher, "bruggenbouwer")
+    assert found[0] == "bruggenbouwer" and "sleutelfiguur" in found
+    found = ids(searcher, "sleutelfiguur")
+    assert found.index("sleutelfiguur") < found.index("bruggenbouwer")
+    assert ids(searcher, "opvoeders")[0] == "ouders"
+
+
+def test_multi_word_synonyms_both_ways(searcher):
+    assert ids(searcher, "mkb")[:2] == ["mkb", "kleinbedrijf"]
+    assert ids(searcher, "midden- en kleinbedrijf")[:2] == ["kleinbedrijf", "mkb"]
+
+
+def test_synonyms_expand_on_analysed_forms():
+    syn = load_synonyms()
+    assert ("sleutelperson",) in syn.expand("sleutelfiguren")
+    assert syn.expand("sleutelfigur") == syn.expand("sleutelfiguur")
+    assert ("mid", "kleinbedrijf") in syn.expand("MKB")
+    assert ("mkb",) in syn.expand("midden- en kleinbedrijf")
+    assert syn.expand("fiets") == []
+
+
+def test_synonyms_file_format_and_path_override(tmp_path):
+    path = tmp_path / "synonyms.txt"
+    path.write_text("# comment\nfiets, rijwiel  # trailing comment\n\nalleen\n", encoding="utf-8")
+    syn = load_synonyms(path)
+    assert syn.expand("fietsen") == [("rijwiel",)] and len(syn) == 2
+    time.sleep(0.01)
+    path.write_text("fiets, tweewieler\n", encoding="utf-8")
+    os.utime(path, ns=(time.time_ns(), time.time_ns() + 10**9))
+    assert load_synonyms(path).expand("fiets") == [("tweewieler",)]  # reloaded on change
+    assert len(load_synonyms(tmp_path / "missing.txt", missing_ok=True)) == 0
+    with pytest.raises(FileNotFoundError):
+        load_synonyms(tmp_path / "missing.txt")
+
+
+def test_synonyms_can_be_switched_off(searcher):
+    assert "sleutelfiguur" not in ids(searcher, "bruggenbouwer", synonyms=Synonyms())
+
+
+# -- ranking -----------------------------------------------------------------------
+
+
+def test_all_words_rank_above_some_words(searcher):
+    found = ids(searcher, "polarisatie school")
+    assert found[0] == "school"  # both words, only in the body
+    assert "buurt" in found  # polarisatie in the title only
+
+
+def test_title_ranks_above_body(searcher):
+    assert ids(searcher, "weerbaarheid")[:2] == ["titel", "romp"]
+
+
+def test_field_boosts_can_be_overridden(searcher):
+    assert ids(searcher, "weerbaarheid", fields_boosts={"body": 1.0}) == ["romp"]
+
+
+def test_quoted_phrase(searcher):
+    found = ids(searcher, '"sleutelfiguren in de wijk"')
+    assert "phrase" in found and "apart" not in found
+    assert "apart" in ids(searcher, "sleutelfiguren in de wijk")
+
+
+def test_unbalanced_quote_is_plain_text(searcher):
+    q, words = build_query('"sleutelfiguren in de wijk')
+    assert words == ["sleutelfiguren", "wijk"]
+    assert "apart" in [h["id"] for h in searcher.search(q)]
+
+
+# -- robustness --------------------------------------------------------------------
+
+HOSTILE = [
+    "", "   ", "de het een", "title:werving", "*", "?", "werv*", "sleutel~2", 'a"b', '"""', '"', '""',
+    "AND OR NOT", "NOT werving", "(((", "[a TO z]", "^3", "\x00\x01\x1f werving \x7f", "\u202e\u200b",
+    "🙂 werving 🙂", "x" * 10000, "é" * 5000, "werving " * 2000, "werving\n" * 1500 + '"',
+    " ".join(str(i) for i in range(3000)), "-werving +sleutel", "\\", "%s %d {0}", None, 42,
+]
+
+
+@pytest.mark.parametrize("text", HOSTILE, ids=range(len(HOSTILE)))
+def test_hostile_input_never_raises(searcher, text):
+    for fuzzy in (False, True):
+        q, words = build_query(text, fuzzy=fuzzy)
+        assert len(words) <= MAX_WORDS
+        if q is not None:
+            searcher.search(q, limit=5)
+    suggest(searcher, text)
+
+
+def test_stop_words_only_gives_no_query():
+    assert build_query("wie is het?") == (None, [])
+
+
+def test_words_are_capped():
+    q, words = build_query(" ".join(f"woord{i}" for i in range(100)))
+    assert len(words) == MAX_WORDS and words[0] == "woord0"
+
+
+def test_long_input_is_fast():
+    started = time.perf_counter()
+    build_query("polarisatie in de wijk " * 2500, fuzzy=True)
+    assert time.perf_counter() - started < 0.5
+
+
+# -- fuzzy retry and did-you-mean --------------------------------------------------
+
+
+def test_fuzzy_retry_finds_typos(searcher):
+    assert ids(searcher, "radicalisring") == []
+    assert ids(searcher, "radicalisring", fuzzy=True)[0] == "radicalisering"
+    assert "werving" in ids(searcher, "sleutelfiguuren", fuzzy=True)
+
+
+def test_suggest_returns_real_words(searcher):
+    assert suggest(searcher, "radicalisring") == "radicalisering"  # not the stem "radicaliser"
+    assert suggest(searcher, "Radicalisring bij jongeren") == "Radicalisering bij jongeren"
+    assert suggest(searcher, "coordinater") == "coördinator"
+
+
+def test_no_suggestion_for_known_words(searcher):
+    assert suggest(searcher, "radicalisering bij jongeren") is None
+    assert suggest(searcher, "fietsenstalling") is None  # a real word, just not in the index
+    assert suggest(searcher, "") is None
+
+
+def test_highlight_terms():
+    terms = highlight_terms("jongerenwerker mkb")
+    assert {"jongerenwerker", "jonger", "werker", "mkb", "mid", "kleinbedrijf"} <= terms

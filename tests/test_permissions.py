@@ -1,0 +1,88 @@
+"""The permission predicates on their own, as a table."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace as NS
+
+import pytest
+
+from portal import permissions as p
+
+DELFT = NS(cbs_code="GM0503", region_id=1)
+UTRECHT = NS(cbs_code="GM0344", region_id=2)
+
+
+class U(NS):
+    is_authenticated = True
+    is_active = True
+
+    def has_role(self, role):
+        order = ("member", "contributor", "curator", "admin")
+        return order.index(self.role) >= order.index(role)
+
+    @property
+    def region_id(self):
+        return self.municipality.region_id if self.municipality else None
+
+
+ANON = None
+MEMBER = U(id=1, role="member", municipality=DELFT)
+CONTRIB = U(id=2, role="contributor", municipality=DELFT)
+CONTRIB_U = U(id=3, role="contributor", municipality=UTRECHT)
+CURATOR = U(id=4, role="curator", municipality=DELFT)
+CURATOR_U = U(id=5, role="curator", municipality=UTRECHT)
+ADMIN = U(id=6, role="admin", municipality=None)
+
+
+def item(type="practice", status="published", visibility="public", munis=(DELFT,), author_id=None):
+    return NS(type=type, status=status, visibility=visibility, municipalities=list(munis),
+              region_id=None, author_id=author_id)
+
+
+VIEW = [
+    # item, (anon, member, contrib, contrib_utrecht, curator, curator_utrecht, admin)
+    (item(), (1, 1, 1, 1, 1, 1, 1)),
+    (item(visibility="members"), (0, 1, 1, 1, 1, 1, 1)),
+    (item(visibility="municipality"), (0, 1, 1, 0, 1, 0, 1)),
+    (item(type="profile", visibility="members"), (0, 1, 1, 1, 1, 1, 1)),
+    (item(type="profile", visibility="public"), (0, 1, 1, 1, 1, 1, 1)),  # never public
+    (item(status="draft"), (0, 0, 1, 0, 1, 0, 1)),
+    (item(status="draft", author_id=3), (0, 0, 1, 1, 1, 0, 1)),
+    (item(type="profile", status="draft"), (0, 0, 0, 0, 1, 0, 1)),
+]
+USERS = (ANON, MEMBER, CONTRIB, CONTRIB_U, CURATOR, CURATOR_U, ADMIN)
+
+
+@pytest.mark.parametrize("it,expected", VIEW)
+def test_can_view_table(it, expected):
+    assert tuple(int(p.can_view(u, it)) for u in USERS) == expected
+
+
+def test_publish_only_curators_of_region_and_admins():
+    it = item(status="draft")
+    assert [p.can_publish(u, it) for u in USERS] == [False, False, False, False, True, False, True]
+    national = item(status="draft", munis=())
+    assert p.can_publish(CURATOR_U, national)
+
+
+def test_create_rights():
+    assert not p.can_create(ANON, "practice") and not p.can_create(MEMBER, "practice")
+    assert p.can_create(CONTRIB, "practice") and p.can_create(CONTRIB, "lesson")
+    assert not p.can_create(CONTRIB, "profile")
+    assert p.can_create(CURATOR, "profile")
+
+
+def test_labels_of_items_and_users():
+    assert p.item_labels(item()) == ["public"]
+    assert p.item_labels(item(type="profile", visibility="public")) == ["members"]
+    assert p.item_labels(item(visibility="municipality")) == ["municipality-GM0503"]
+    assert p.item_labels(item(status="draft", author_id=7)) == ["author-7"]
+    assert p.user_labels(ANON) == ["public"]
+    assert set(p.user_labels(MEMBER)) == {"public", "members", "author-1", "municipality-GM0503"}
+
+
+def test_contact_details_only_for_permitted_members():
+    prof = item(type="profile", visibility="members")
+    assert not p.can_view_contact(ANON, prof)
+    assert p.can_view_contact(MEMBER, prof)
+    assert not p.can_view_contact(MEMBER, item())
