@@ -392,7 +392,10 @@ def _run(searcher, q, restrict, page, per_page, sort, want_facets) -> _Page:
     hits = []
     sorted_by_field = "sortedby" in kwargs
     for hit in results[start:start + per_page]:
-        snippet = hit.highlights("body", top=2) or hit.highlights("summary") or ""
+        snippet = ""
+        for name, top in (("body", 2), ("summary", 1)):
+            if not snippet and hit.get(name):  # an empty field is not stored at all
+                snippet = hit.highlights(name, top=top)
         if not snippet:
             snippet = highlight.htmlescape((hit.get("summary") or hit.get("body") or "")[:240])
         hits.append(Hit(

@@ -1,0 +1,48 @@
+"""The same portal on PostgreSQL (production's database)."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from portal import search
+from portal.extensions import db
+from portal.models import Item
+from portal.services.items import SYSTEM, front_matter, save_item, set_status
+from portal.services.library import export_library, import_library
+
+from .conftest import make_app
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture(scope="module")
+def pg_app(postgres_url, tmp_path_factory):
+    return make_app(tmp_path_factory.mktemp("pg"), SQLALCHEMY_DATABASE_URI=postgres_url)
+
+
+def test_migrations_import_and_search_on_postgres(pg_app):
+    with pg_app.app_context():
+        assert db.engine.dialect.name == "postgresql"
+        assert db.session.scalar(select(func.count(Item.id))) >= 20
+        result = search.search(None, "sleutelfiguren werven")
+        assert result.total >= 3 and all(h.type != "profile" for h in result.hits)
+
+
+def test_publish_on_postgres_is_searchable_at_once(pg_app):
+    with pg_app.app_context():
+        item = save_item(SYSTEM, "practice", {"title": "Moskeebezoek met wijkagenten", "status": "draft",
+                                               "municipality": "Delft", "themes": ["religie"]}, "Open dag.")
+        assert all(h.slug != item.slug for h in search.search(None, "moskeebezoek").hits)
+        set_status(SYSTEM, item, "published")
+        assert search.search(None, "moskeebezoek").hits[0].slug == item.slug
+
+
+def test_round_trip_on_postgres(pg_app, tmp_path):
+    with pg_app.app_context():
+        export_library(SYSTEM, tmp_path / "out")
+        before = {(i.type, i.slug): (front_matter(i), i.body) for i in db.session.scalars(select(Item))}
+        report = import_library(SYSTEM, tmp_path / "out")
+        assert report.ok and not report.created and not report.updated
+        after = {(i.type, i.slug): (front_matter(i), i.body) for i in db.session.scalars(select(Item))}
+        assert before == after
