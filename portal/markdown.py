@@ -88,6 +88,9 @@ def _attribute_filter(resolver: Callable[[str], str | None]):
 
 
 _TAG = re.compile(r"<[^>]+>")
+_BLOCK_TAG = re.compile(
+    r"</?(p|li|ul|ol|h\d|tr|td|th|table|thead|tbody|pre|blockquote|dd|dt|dl|div|br|hr|img)\b[^>]*>"
+)
 _SPACE = re.compile(r"\s+")
 
 
@@ -95,5 +98,7 @@ def plain_text(text: str) -> str:
     """Markdown -> plain text (for indexing and snippets): rendered, sanitised,
     tags removed, entities decoded, whitespace folded."""
     rendered = render(text)
-    rendered = re.sub(r"</(p|li|h\d|tr|pre|blockquote|dd|dt)>", " \n", rendered)
-    return _SPACE.sub(" ", html.unescape(_TAG.sub(" ", rendered))).strip()
+    # Block tags separate words; inline tags (a, em, strong, code) do not, so
+    # "<a>sleutelfiguren</a>." stays "sleutelfiguren." for snippets.
+    rendered = _BLOCK_TAG.sub(" ", rendered)
+    return _SPACE.sub(" ", html.unescape(_TAG.sub("", rendered))).strip()

@@ -349,11 +349,12 @@ def search(
         if q is None:
             q = wq.Every()
             sort = "date" if not text.strip() else sort
-        hits_page = _run(searcher, q, restrict, page, per_page, sort, facets)
+        region_id = getattr(user, "region_id", None) if getattr(user, "is_authenticated", False) else None
+        hits_page = _run(searcher, q, restrict, page, per_page, sort, facets, region_id)
         if words and hits_page.total <= FUZZY_RETRY_AT:
             fq, _ = build_query(text, fuzzy=True)
             if fq is not None:
-                retry = _run(searcher, fq, restrict, page, per_page, sort, facets)
+                retry = _run(searcher, fq, restrict, page, per_page, sort, facets, region_id)
                 if retry.total > hits_page.total:
                     hits_page, result.fuzzy = retry, True
         if words:
@@ -379,7 +380,7 @@ class _Page:
     facets: dict[str, dict[str, int]]
 
 
-def _run(searcher, q, restrict, page, per_page, sort, want_facets) -> _Page:
+def _run(searcher, q, restrict, page, per_page, sort, want_facets, region_id=None) -> _Page:
     kwargs: dict[str, Any] = {"filter": restrict, "limit": page * per_page, "terms": True}
     if want_facets:
         kwargs["groupedby"] = {name: sorting.FieldFacet(name, allow_overlap=True) for name in FACET_FIELDS}
@@ -389,9 +390,14 @@ def _run(searcher, q, restrict, page, per_page, sort, want_facets) -> _Page:
     results.fragmenter = highlight.ContextFragmenter(maxchars=240, surround=60)
     results.formatter = MarkFormatter()
     start = (page - 1) * per_page
+    sorted_by_field = sort == "date"
+    window = list(results[0:page * per_page])
+    if region_id is not None and not sorted_by_field:
+        # Equal scores: the caller's own region first (the expert finder's tie rule).
+        own = set(searcher.docs_for_query(wq.Term("region", str(region_id))))
+        window.sort(key=lambda h: (-round(float(h.score or 0.0), 6), h.docnum not in own))
     hits = []
-    sorted_by_field = "sortedby" in kwargs
-    for hit in results[start:start + per_page]:
+    for hit in window[start:start + per_page]:
         snippet = ""
         for name, top in (("body", 2), ("summary", 1)):
             if not snippet and hit.get(name):  # an empty field is not stored at all

@@ -22,6 +22,18 @@ def effective_phases(item: Any) -> list[str]:
     return phases
 
 
+def language_names(codes: list[str]) -> list[str]:
+    """ISO 639-1 codes -> Dutch and English language names from CLDR (via
+    Babel), so "wie spreekt Somalisch" finds a profile listing ``so``."""
+    from babel import Locale
+
+    names: list[str] = []
+    for locale in ("nl", "en"):
+        table = Locale(locale).languages
+        names += [table[c] for c in codes if c in table]
+    return names
+
+
 def _labels(kind: str, keys: list[str]) -> list[str]:
     return [taxonomy.label(kind, k) for k in keys]
 
@@ -43,6 +55,7 @@ def item_document(item: Any) -> dict[str, Any]:
             kfts.append(item.key_figure_type)
         tags += list(item.expertise or []) + list(item.communities or [])
         tags += [x for x in (item.role, item.organisation) if x]
+        tags += language_names(item.languages or [])
     tags += _labels("key_figure_type", kfts)
     tags += [m.name for m in item.municipalities]
     body = plain_text(item.body or "")

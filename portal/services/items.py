@@ -243,7 +243,7 @@ def recent_items(actor: Any, limit: int = 6, featured: bool = False) -> list[Ite
     stmt = select(Item).where(Item.status == "published", Item.type != "profile")
     if featured:
         stmt = stmt.where(Item.featured.is_(True))
-    stmt = stmt.order_by(Item.published_at.desc(), Item.id.desc()).limit(limit * 4)
+    stmt = stmt.order_by(Item.date.desc().nulls_last(), Item.published_at.desc(), Item.id.desc()).limit(limit * 4)
     return [i for i in db.session.scalars(stmt) if permissions.can_view(actor, i)][:limit]
 
 
