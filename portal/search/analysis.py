@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import functools
 import math
-import re
+import threading
 import unicodedata
 
 from whoosh.analysis import Filter, RegexTokenizer
@@ -37,20 +37,19 @@ from whoosh.lang.snowball.dutch import DutchStemmer
 __all__ = [
     "STOP_WORDS",
     "analyze_word",
+    "compound_terms",
     "display_form",
     "dutch_analyzer",
     "fold",
     "plain_analyzer",
     "split_compound",
     "stem",
-    "words",
     "zipf",
 ]
 
 #: A word: letters/digits plus combining marks (NFD input); anything else,
 #: hyphens, apostrophes and underscores included, separates words.
 WORD_PATTERN = r"(?:[^\W_]|[\u0300-\u036f])+"
-_WORD_RE = re.compile(WORD_PATTERN)
 
 #: Tokens longer than this are junk (base64, URLs glued together) and dropped.
 MAX_TOKEN_LEN = 48
@@ -84,18 +83,13 @@ def fold(text: str) -> str:
     return _fold_word(text) if len(text) <= MAX_TOKEN_LEN else _fold_word.__wrapped__(text)
 
 
-def words(text: str) -> list[str]:
-    """Split ``text`` into words exactly as the analyzers do (not folded)."""
-    return _WORD_RE.findall(text)
-
-
 # --------------------------------------------------------------------------
 # Stop words
 # --------------------------------------------------------------------------
 
 #: Dutch function words: articles, pronouns, prepositions, conjunctions,
 #: auxiliaries and a few adverbs. Unlike Whoosh's Snowball-derived list it
-#: does not drop content words (``wezen``, ``doen``, ``altijd``, ``veel``...)
+#: does not drop content words (``wezen``, ``doen``, ``altijd``, ``zelf``...)
 #: and it adds question words so natural-language questions work.
 STOP_WORDS = frozenset(
     """
@@ -122,12 +116,17 @@ STOP_WORDS = frozenset(
 _FREQ: dict[str, float] | None = None  # wordfreq's own dict, not copied
 _FOLDED: dict[str, float] = {}  # folded form -> frequency, accented words only
 _DISPLAY: dict[str, str] = {}  # folded form -> usual accented spelling
+_LOAD_LOCK = threading.Lock()
 
 
 def _freqs() -> dict[str, float]:
     """Load wordfreq's Dutch frequencies once (~0.2 s, 311k words)."""
     global _FREQ
-    if _FREQ is None:
+    if _FREQ is not None:
+        return _FREQ
+    with _LOAD_LOCK:
+        if _FREQ is not None:
+            return _FREQ
         from wordfreq import get_frequency_dict
 
         freq = get_frequency_dict("nl", wordlist="best")
@@ -265,7 +264,7 @@ def _best_split(word: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Best segmentation of a folded word as (parts, linkers), or ((), ())."""
     if len(word) < 2 * MIN_PART or len(word) > MAX_SPLIT_LEN or not word.isalpha():
         return (), ()
-    for ending, base in _lemma_candidates(word):
+    for _ending, base in _lemma_candidates(word):
         if zipf(base) >= MIN_PART_ZIPF:
             parts, joins = _best_split(base)
             if not parts:
@@ -309,21 +308,28 @@ def split_compound(word: str) -> list[str]:
     the whole word: ``verkeer``, ``beleid`` or ``samenwerking`` stay whole,
     rare compounds split.
     """
-    return list(_best_split(fold(word))[0])
+    return list(_leaves(fold(word)))
+
+
+@functools.lru_cache(maxsize=100_000)
+def _leaves(word: str) -> tuple[str, ...]:
+    parts = _best_split(word)[0]
+    return tuple(leaf for part in parts for leaf in (_leaves(part) or (part,)))
 
 
 @functools.lru_cache(maxsize=100_000)
 def compound_terms(word: str) -> tuple[str, ...]:
     """All words a folded compound is indexed under besides itself.
 
-    The leaf parts of :func:`split_compound` plus every join of neighbouring
-    parts that is itself a known word (``jongerenwerker`` inside
-    ``jongerenwerkersnetwerk``), so a query for a sub-compound matches too.
+    The parts of the best split, their own parts (recursively: the leaves of
+    :func:`split_compound`) and every join of neighbouring parts that is
+    itself a known word (``jongerenwerker`` inside ``jongerenwerkersnetwerk``),
+    so a query for a sub-compound matches too.
     """
     parts, joins = _best_split(word)
     if not parts:
         return ()
-    terms = list(parts)
+    terms = [t for part in parts for t in (part, *compound_terms(part))]
     for start in range(len(parts)):
         for end in range(start + 2, len(parts) + 1):
             if (start, end) == (0, len(parts)):
@@ -347,10 +353,10 @@ _IRREGULAR = {"kinderen": "kind", "steden": "stad", "volkeren": "volk", "liedere
 
 @functools.lru_cache(maxsize=200_000)
 def stem(word: str) -> str:
-    """Dutch Snowball stem of a folded word, plus three derivation rules.
+    """Dutch Snowball stem of a folded word, plus plural and derivation rules.
 
-    Snowball leaves some forms apart that searchers expect together, so on
-    top of it (rules apply to the Snowball output):
+    Snowball leaves some forms apart that searchers expect together, so
+    around it (word frequencies from wordfreq decide where noted):
 
     * ``-ing`` nouns of verbs: a stem ending in ``ing`` (>= 6 letters) is
       re-stemmed as the infinitive: ``werving`` -> ``werv`` = ``werven``;
@@ -359,8 +365,14 @@ def stem(word: str) -> str:
     * past participles ``ge...eerd``: ``geradicaliseerd`` -> ``radicaliser``.
     * plurals in ``-ëen`` (folded ``-eeen``/``-ieen``): ``moskeeën`` ->
       ``moskee``, ``strategieën`` -> ``strategie``.
+    * ``-s`` plurals after a vowel, when the singular is a common word:
+      ``methodes`` -> ``methode``, ``cafés`` -> ``café``.
     * singulars ending in consonant + ``s`` whose ``-en`` plural is a common
       word stem like that plural: ``mens``/``mensen``, ``fiets``/``fietsen``.
+    * ``-ens`` plurals of ``-en`` words: ``jongens`` stems like ``jongen``.
+    * f/v and s/z alternation: a stem ending in ``v``/``z`` ends in ``f``/``s``
+      (``bedrijven`` = ``bedrijf``, ``huizen`` = ``huis``, ``grenzen`` =
+      ``grens``).
     * a few irregular plurals: ``kinderen`` -> ``kind``, ``steden`` -> ``stad``.
     * ``-isme``/``-ist``/``-istisch`` share a stem (``extremisme``,
       ``extremisten``, ``extremistisch`` -> ``extremist``).
@@ -369,12 +381,20 @@ def stem(word: str) -> str:
         return _IRREGULAR[word]
     if word.endswith(("eeen", "ieen")) and len(word) > 5:
         word = word[:-2]
+    elif word.endswith("s") and len(word) >= 5 and word[-2] in _VOWELS:
+        if zipf(word[:-1]) >= MIN_PLURAL_ZIPF:
+            word = word[:-1]  # methodes -> methode, niveaus -> niveau
     elif word.endswith("s") and len(word) >= 4 and word[-2] not in _VOWELS | {"s", "j"}:
         # Snowball strips a final -s after a consonant (werkers -> werker),
         # which also cuts singulars (mens -> men, fiets -> fiet) away from
         # their -en plurals (mensen -> mens): stem those as the plural.
-        if zipf(word + "en") >= MIN_PLURAL_ZIPF:
-            word += "en"
+        for plural in (word + "en", word[:-1] + "zen"):
+            if zipf(plural) >= MIN_PLURAL_ZIPF:
+                word = plural
+                break
+        else:
+            if zipf(word[:-1]) >= MIN_PLURAL_ZIPF:
+                word = word[:-1]  # jongens -> jongen, like jongen itself
     s = _snowball(word)
     if s.endswith("isatie"):
         s = _snowball(s[:-4] + "eren")
@@ -386,6 +406,10 @@ def stem(word: str) -> str:
         s = s[:-1] + "t"
     elif s.endswith("istisch"):
         s = s[:-4]
+    elif s.endswith("v"):
+        s = s[:-1] + "f"  # bedrijven -> bedrijf
+    elif s.endswith("z"):
+        s = s[:-1] + "s"  # huizen -> huis
     return s
 
 

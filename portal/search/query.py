@@ -13,21 +13,32 @@ word meet on the same stem and compound parts.
 from __future__ import annotations
 
 import functools
-import logging
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
 
-from whoosh import matching, query as wq
+from whoosh import matching
+from whoosh import query as wq
 from whoosh.util import make_binary_tree
 
-from .analysis import STOP_WORDS, analyze_word, display_form, fold, split_compound, stem, zipf
+from .analysis import (
+    STOP_WORDS,
+    WORD_PATTERN,
+    analyze_word,
+    display_form,
+    fold,
+    split_compound,
+    stem,
+    zipf,
+)
 
 __all__ = [
+    "FIELD_BOOSTS",
+    "AllWordsOr",
     "BuiltQuery",
     "DisMax",
-    "FIELD_BOOSTS",
     "Synonyms",
     "build_query",
     "highlight_terms",
@@ -35,20 +46,19 @@ __all__ = [
     "suggest",
 ]
 
-log = logging.getLogger(__name__)
-
 #: Field boosts: a title match counts most, the body least.
 FIELD_BOOSTS = {"title": 3.0, "summary": 2.0, "tags": 2.0, "body": 1.0}
 #: Fields with positions (``phrase=True`` in the schema): phrases run there;
 #: other fields get an And of the phrase's terms instead.
 PHRASE_FIELDS = frozenset({"title", "body"})
 SPELL_FIELD = "spell"
+STEMMED_FIELDS = ("title", "summary", "tags", "body")
 
 SYNONYM_WEIGHT = 0.5  #: a synonym scores half of the word itself
 PARTS_WEIGHT = 0.6  #: "werker voor jongeren" for the query "jongerenwerker"
 SOFT_WEIGHT = 0.3  #: filler words of questions ("ik zoek iemand die ...")
 FUZZY_WEIGHT = 0.6  #: typo-tolerant alternatives (fuzzy=True only)
-ALL_WORDS_BOOST = 3.0  #: bonus clause for documents matching every word
+ALL_WORDS_BOOST = 3.0  #: extra x(score of core words) when a document has them all
 TIEBREAK = 0.1  #: DisjunctionMax: a little credit for matching more fields
 
 MAX_INPUT_CHARS = 4000  #: the rest of a long paste is ignored
@@ -67,7 +77,7 @@ SOFT_WORDS = frozenset(
 )
 
 _QUOTES = str.maketrans({c: '"' for c in "\u201c\u201d\u201e\u201f\u2033\u00ab\u00bb"})
-_WORD_RE = re.compile(r"(?:[^\W_]|[\u0300-\u036f])+")
+_WORD_RE = re.compile(WORD_PATTERN)
 DEFAULT_SYNONYMS = os.path.join(os.path.dirname(__file__), "data", "synonyms.txt")
 
 
@@ -104,7 +114,7 @@ class Synonyms:
         self.max_words = max((len(k) for k in self._alts), default=0)
 
     @classmethod
-    def parse(cls, text: str) -> "Synonyms":
+    def parse(cls, text: str) -> Synonyms:
         """Parse the file format: one group a line, commas, ``#`` comments."""
         groups = []
         for line in text.splitlines():
@@ -286,6 +296,107 @@ class DisMax(wq.DisjunctionMax):
         return matching.WrappingMatcher(m, self.boost) if self.boost != 1.0 else m
 
 
+class _AllWordsMatcher(matching.Matcher):
+    """Union of word clauses; all "core" words on a document add a bonus.
+
+    Score = sum of the matching clauses + ``bonus`` x sum of the core
+    clauses when every core clause matches: what ``Or([And(core) ^ bonus,
+    Or(all)])`` scores, in one pass over the postings instead of two.
+    """
+
+    def __init__(self, children, core, bonus):
+        self._kids, self._core, self._bonus = list(children), list(core), bonus
+
+    def _active(self):
+        return [(m, c) for m, c in zip(self._kids, self._core) if m.is_active()]
+
+    def is_active(self):
+        return any(m.is_active() for m in self._kids)
+
+    def id(self):
+        return min(m.id() for m in self._kids if m.is_active())
+
+    def next(self):
+        current = self.id()
+        for m in self._kids:
+            if m.is_active() and m.id() == current:
+                m.next()
+
+    def skip_to(self, id):
+        for m in self._kids:
+            if m.is_active() and m.id() < id:
+                m.skip_to(id)
+
+    def score(self):
+        current, total, core, complete = self.id(), 0.0, 0.0, True
+        for m, is_core in zip(self._kids, self._core):
+            if m.is_active() and m.id() == current:
+                sc = m.score()
+                total += sc
+                core += sc if is_core else 0.0
+            elif is_core:
+                complete = False
+        return total + self._bonus * core if complete else total
+
+    def weight(self):
+        current = self.id()
+        return sum(m.weight() for m in self._kids if m.is_active() and m.id() == current)
+
+    def children(self):
+        return [m for m in self._kids if m.is_active()]
+
+    def supports(self, astype):
+        return all(m.supports(astype) for m in self._kids)
+
+    def supports_block_quality(self):
+        return False
+
+    def depth(self):
+        return 1 + max((m.depth() for m in self._kids), default=0)
+
+    def reset(self):
+        for m in self._kids:
+            m.reset()
+
+    def copy(self):
+        return self.__class__([m.copy() for m in self._kids], self._core, self._bonus)
+
+    def replace(self, minquality=0):
+        # children get minquality 0: a clause too weak alone still adds up
+        live = self._active()
+        if not live:
+            return matching.NullMatcher()
+        done = any(c and not m.is_active() for m, c in zip(self._kids, self._core))
+        bonus = 0.0 if done else self._bonus  # an exhausted core word: no bonus left
+        if len(live) == 1 and not bonus:
+            return live[0][0].replace()
+        return self.__class__([m.replace() for m, _ in live], [c for _, c in live], bonus)
+
+
+class AllWordsOr(wq.Or):
+    """``Or`` of word clauses scored by :class:`_AllWordsMatcher`.
+
+    ``core``: one flag per subquery, True for the words a document must all
+    contain to get the ``bonus`` (filler words are not core).
+    """
+
+    def __init__(self, subqueries, core=None, bonus=ALL_WORDS_BOOST, boost=1.0):
+        super().__init__(subqueries, boost=boost)
+        self.core = list(core) if core is not None else [True] * len(subqueries)
+        self.bonus = bonus
+
+    def normalize(self):
+        subs = [q.normalize() for q in self.subqueries]
+        return self.__class__(subs, self.core, self.bonus, self.boost)
+
+    def apply(self, fn):
+        return self.__class__([fn(q) for q in self.subqueries], self.core, self.bonus, self.boost)
+
+    def _matcher(self, subs, searcher, context):
+        m = _AllWordsMatcher([q.matcher(searcher, context) for q in subs], self.core, self.bonus)
+        return matching.WrappingMatcher(m, self.boost) if self.boost != 1.0 else m
+
+
 def _terms(field: str, stems: Sequence[str], boost: float, phrase: bool = False) -> wq.Query:
     if len(stems) == 1:
         return wq.Term(field, stems[0], boost=boost)
@@ -317,10 +428,8 @@ def _unit_query(unit: _Unit, boosts: dict[str, float], synonyms: Synonyms, fuzzy
     if fz:
         per_field.append(wq.FuzzyTerm(SPELL_FIELD, unit.folded, boost=FUZZY_WEIGHT,
                                       maxdist=fz[0], prefixlength=fz[1], constantscore=False))
-    q = DisMax(per_field, tiebreak=TIEBREAK)
-    if unit.soft:
-        q.boost = SOFT_WEIGHT
-    return q
+    q = per_field[0] if len(per_field) == 1 else DisMax(per_field, tiebreak=TIEBREAK)
+    return q.with_boost(q.boost * SOFT_WEIGHT) if unit.soft else q
 
 
 class BuiltQuery(NamedTuple):
@@ -352,10 +461,11 @@ def build_query(
     becomes a ``DisjunctionMax`` over the fields of ``Or(stem, And(compound
     parts) x0.6, synonyms x0.5[, fuzzy x0.6])``; a balanced ``"quoted
     phrase"`` becomes a ``Phrase`` (title, body) or ``And`` (other fields)
-    without synonyms or parts. With several words the result is
-    ``Or(And(words) x3, Or(words))``, so documents matching every word rank
-    above those matching some; filler words of questions (:data:`SOFT_WORDS`)
-    count less and are not required by the ``And``.
+    without synonyms or parts. Several words are combined by
+    :class:`AllWordsOr`, which scores like ``Or(And(words) x3, Or(words))``
+    in one pass, so documents matching every word rank above those matching
+    some; filler words of questions (:data:`SOFT_WORDS`) count less and are
+    not required for that bonus.
 
     Returns ``BuiltQuery(query, words)``: ``query`` is ``None`` when the
     input has no content words (empty, only stop words or punctuation);
@@ -374,11 +484,9 @@ def build_query(
     clauses = [_unit_query(u, boosts, synonyms, fuzzy) for u in units]
     if len(clauses) == 1:
         return BuiltQuery(clauses[0], words)
-    loose = wq.Or(clauses)
-    core = [c for u, c in zip(units, clauses) if not u.soft]
-    if len(core) < 2:
-        return BuiltQuery(loose, words)
-    return BuiltQuery(wq.Or([wq.And(core, boost=ALL_WORDS_BOOST), loose]), words)
+    core = [not u.soft for u in units]
+    bonus = ALL_WORDS_BOOST if sum(core) >= 2 else 0.0
+    return BuiltQuery(AllWordsOr(clauses, core, bonus), words)
 
 
 def highlight_terms(text: str, synonyms: Synonyms | None = None) -> set[str]:
@@ -411,6 +519,9 @@ def _correct_word(searcher, corrector, folded: str) -> str | None:
         return None
     if zipf(folded) >= KNOWN_WORD_ZIPF or split_compound(folded):
         return None
+    stemmed = stem(folded)  # "Somalisch" when the index only has "Somalische"
+    if any(reader.doc_frequency(f, stemmed) for f in STEMMED_FIELDS if f in reader.schema):
+        return None
     for maxdist in (1, 2) if len(folded) >= 5 else (1,):
         candidates = [c for c in corrector.suggest(folded, limit=10, maxdist=maxdist, prefix=1)
                       if c != folded and not c.isdigit()]
@@ -424,7 +535,8 @@ def suggest(searcher, text: str) -> str | None:
     """"Did you mean": ``text`` with unknown words replaced, or ``None``.
 
     A word is corrected only when it does not occur in the index's ``spell``
-    field, is not a common Dutch word or compound, and the field's corrector
+    field, its stem occurs in no stemmed field (another inflection of it is
+    indexed), it is not a common Dutch word or compound, and the corrector
     (``searcher.corrector("spell")``) finds a word within edit distance 1
     (then 2, for words of 5+ letters) sharing its first letter; among those
     the most common (known Dutch words first) wins. Suggestions come from the
@@ -435,13 +547,16 @@ def suggest(searcher, text: str) -> str | None:
     """
     text = str(text or "")[:MAX_INPUT_CHARS]
     corrector = searcher.corrector(SPELL_FIELD)
-    changed = False
+    changed, checked = False, 0
 
     def replace(match: re.Match) -> str:
-        nonlocal changed
+        nonlocal changed, checked
         raw = match.group(0)
         folded = fold(raw)
-        if folded in STOP_WORDS or len(folded) < 3 or len(folded) > MAX_WORD_LEN or folded.isdigit():
+        if folded in STOP_WORDS or not 3 <= len(folded) <= MAX_WORD_LEN or folded.isdigit():
+            return raw
+        checked += 1
+        if checked > MAX_WORDS:
             return raw
         fixed = _correct_word(searcher, corrector, folded)
         if not fixed:

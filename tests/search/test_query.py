@@ -1,51 +1,135 @@
 """Query building, synonyms and suggestions against a real Whoosh index."""
 
 import os
-import sys
 import time
-from pathlib import Path
 
 import pytest
+from whoosh import index
+from whoosh import query as wq
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from whoosh import index  # noqa: E402
-
-from portal.search.query import (  # noqa: E402
+from portal.search.query import (
+    ALL_WORDS_BOOST,
     MAX_WORDS,
+    AllWordsOr,
+    DisMax,
     Synonyms,
     build_query,
     highlight_terms,
     load_synonyms,
     suggest,
 )
-from portal.search.schema import build_schema  # noqa: E402
+from portal.search.schema import build_schema
 
 # id: (title, summary, tags, body)
 DOCS = {
-    "werving": ("Werving van sleutelfiguren", "Zo vond de gemeente nieuwe sleutelfiguren.", "werving",
-                "De werving van sleutelfiguren verliep via buurthuizen en moskeeën."),
-    "preventie": ("Radicaliseringspreventie op het mbo", "", "onderwijs",
-                  "Docenten leren signalen herkennen en bespreken ze met collega's."),
-    "ahmed": ("Ahmed, jongerenwerker in Rotterdam", "", "Somalisch; Arabisch",
-              "Ahmed spreekt Somalisch en heeft jaren ervaring in het jongerenwerk."),
-    "werker": ("Een werker voor jongeren", "", "", "Zij is werker in een buurthuis en helpt jongeren."),
-    "netwerk": ("Het sleutelfigurennetwerk van Utrecht", "", "", "Maandelijks komen de leden samen."),
-    "coordinator": ("Coördinator polarisatie", "", "", "De coördinator brengt partijen samen in het café."),
-    "ouders": ("Training voor opvoeders", "", "", "Ouders waren zeer geinteresseerd in de avonden."),
-    "sleutelfiguur": ("Sleutelfiguur in de wijk", "", "", "Een portret van Fatima."),
-    "bruggenbouwer": ("Bruggenbouwer in de wijk", "", "", "Een portret van Karim."),
-    "mkb": ("Ondernemers en het MKB", "", "", "Winkeliers praten mee."),
-    "kleinbedrijf": ("Winkeliers in de binnenstad", "", "", "Samen met het midden- en kleinbedrijf."),
-    "buurt": ("Polarisatie in de buurt", "", "", "Bewoners praten over de verkiezingen."),
-    "school": ("Lessen uit het onderwijs", "", "", "Een school ging het gesprek over polarisatie aan."),
-    "titel": ("Weerbaarheid", "", "", "Een middag voor docenten."),
-    "romp": ("Een middag voor docenten", "", "", "Over weerbaarheid."),
-    "phrase": ("Kanaleneiland", "", "", "We zochten sleutelfiguren in de wijk Kanaleneiland."),
-    "apart": ("Overvecht", "", "", "De wijk had al jaren sleutelfiguren."),
-    "radicalisering": ("Radicalisering herkennen", "", "", "Signalen van radicalisering bij jongeren."),
+    "werving": (
+        "Werving van sleutelfiguren",
+        "Zo vond de gemeente nieuwe sleutelfiguren.",
+        "werving",
+        "De werving van sleutelfiguren verliep via buurthuizen en moskeeën.",
+    ),
+    "preventie": (
+        "Radicaliseringspreventie op het mbo",
+        "",
+        "onderwijs",
+        "Docenten leren signalen herkennen en bespreken ze met collega's.",
+    ),
+    "ahmed": (
+        "Ahmed, jongerenwerker in Rotterdam",
+        "",
+        "Somalisch; Arabisch",
+        "Ahmed spreekt Somalisch en heeft jaren ervaring in het jongerenwerk.",
+    ),
+    "werker": (
+        "Een werker voor jongeren",
+        "",
+        "",
+        "Zij is werker in een buurthuis en helpt jongeren.",
+    ),
+    "netwerk": (
+        "Het sleutelfigurennetwerk van Utrecht",
+        "",
+        "",
+        "Maandelijks komen de leden samen.",
+    ),
+    "coordinator": (
+        "Coördinator polarisatie",
+        "",
+        "",
+        "De coördinator brengt partijen samen in het café.",
+    ),
+    "ouders": (
+        "Training voor opvoeders",
+        "",
+        "",
+        "Ouders waren zeer geinteresseerd in de avonden.",
+    ),
+    "sleutelfiguur": (
+        "Sleutelfiguur in de wijk",
+        "",
+        "",
+        "Een portret van Fatima.",
+    ),
+    "bruggenbouwer": (
+        "Bruggenbouwer in de wijk",
+        "",
+        "",
+        "Een portret van Karim.",
+    ),
+    "mkb": (
+        "Ondernemers en het MKB",
+        "",
+        "",
+        "Winkeliers praten mee.",
+    ),
+    "kleinbedrijf": (
+        "Ondernemers en het midden- en kleinbedrijf",
+        "",
+        "",
+        "Winkeliers praten mee.",
+    ),
+    "buurt": (
+        "Polarisatie in de buurt",
+        "",
+        "",
+        "Bewoners praten over de verkiezingen.",
+    ),
+    "school": (
+        "Lessen uit het onderwijs",
+        "",
+        "",
+        "Een school ging het gesprek over polarisatie aan.",
+    ),
+    "titel": (
+        "Weerbaarheid",
+        "",
+        "",
+        "Een middag voor docenten.",
+    ),
+    "romp": (
+        "Een middag voor docenten",
+        "",
+        "",
+        "Over weerbaarheid.",
+    ),
+    "phrase": (
+        "Kanaleneiland",
+        "",
+        "",
+        "We zochten sleutelfiguren in de wijk Kanaleneiland.",
+    ),
+    "apart": (
+        "Overvecht",
+        "",
+        "",
+        "De wijk had al jaren sleutelfiguren.",
+    ),
+    "radicalisering": (
+        "Radicalisering herkennen",
+        "",
+        "",
+        "Signalen van radicalisering bij jongeren.",
+    ),
 }
 
 
@@ -54,8 +138,9 @@ def searcher(tmp_path_factory):
     ix = index.create_in(str(tmp_path_factory.mktemp("ix")), build_schema())
     with ix.writer() as w:
         for key, (title, summary, tags, body) in DOCS.items():
-            w.add_document(id=key, type="practice", slug=key, title=title, summary=summary, tags=tags,
-                           body=body, spell=" ".join([title, summary, tags, body]), labels="public")
+            w.add_document(id=key, type="practice", slug=key, title=title, summary=summary,
+                           tags=tags, body=body, spell=" ".join([title, summary, tags, body]),
+                           labels="public")
     with ix.searcher() as s:
         yield s
 
@@ -104,7 +189,8 @@ def test_natural_language_question(searcher):
 
 
 def test_filler_words_do_not_change_the_top_result(searcher):
-    assert ids(searcher, "ik zoek informatie over werving")[0] == ids(searcher, "werving")[0] == "werving"
+    top = ids(searcher, "ik zoek informatie over werving")[0]
+    assert top == ids(searcher, "werving")[0] == "werving"
 
 
 # -- synonyms ----------------------------------------------------------------------
@@ -164,6 +250,24 @@ def test_title_ranks_above_body(searcher):
     assert ids(searcher, "weerbaarheid")[:2] == ["titel", "romp"]
 
 
+def test_dismax_scores_do_not_leak_between_documents(searcher):
+    # Whoosh 2.7.5's own DisjunctionMax gives a document the best score of
+    # any sub-query, even one positioned on another document
+    a, b = wq.Term("title", "weerbar"), wq.Term("body", "weerbar")
+    single = {h["id"]: h.score for q in (a, b) for h in searcher.search(q)}
+    both = {h["id"]: h.score for h in searcher.search(DisMax([a, b]))}
+    assert both == pytest.approx(single)
+
+
+def test_all_words_or_scores_like_and_plus_or_in_one_pass(searcher):
+    words = [wq.Or([wq.Term("title", "polariser"), wq.Term("body", "polariser")]),
+             wq.Or([wq.Term("title", "less"), wq.Term("body", "schol")])]
+    one_pass = {h["id"]: h.score for h in searcher.search(AllWordsOr(words), limit=None)}
+    assert len(one_pass) == 3 and max(one_pass, key=one_pass.get) == "school"
+    two_pass = wq.Or([wq.And(words, boost=ALL_WORDS_BOOST), wq.Or(words)])
+    assert one_pass == pytest.approx({h["id"]: h.score for h in searcher.search(two_pass)})
+
+
 def test_field_boosts_can_be_overridden(searcher):
     assert ids(searcher, "weerbaarheid", fields_boosts={"body": 1.0}) == ["romp"]
 
@@ -183,8 +287,9 @@ def test_unbalanced_quote_is_plain_text(searcher):
 # -- robustness --------------------------------------------------------------------
 
 HOSTILE = [
-    "", "   ", "de het een", "title:werving", "*", "?", "werv*", "sleutel~2", 'a"b', '"""', '"', '""',
-    "AND OR NOT", "NOT werving", "(((", "[a TO z]", "^3", "\x00\x01\x1f werving \x7f", "\u202e\u200b",
+    "", "   ", "de het een", "title:werving", "*", "?", "werv*", "sleutel~2", 'a"b', '"""',
+    '"', '""', "AND OR NOT", "NOT werving", "(((", "[a TO z]", "^3",
+    "\x00\x01\x1f werving \x7f", "\u202e\u200b",
     "🙂 werving 🙂", "x" * 10000, "é" * 5000, "werving " * 2000, "werving\n" * 1500 + '"',
     " ".join(str(i) for i in range(3000)), "-werving +sleutel", "\\", "%s %d {0}", None, 42,
 ]
@@ -205,7 +310,7 @@ def test_stop_words_only_gives_no_query():
 
 
 def test_words_are_capped():
-    q, words = build_query(" ".join(f"woord{i}" for i in range(100)))
+    _, words = build_query(" ".join(f"woord{i}" for i in range(100)))
     assert len(words) == MAX_WORDS and words[0] == "woord0"
 
 
@@ -233,6 +338,7 @@ def test_suggest_returns_real_words(searcher):
 def test_no_suggestion_for_known_words(searcher):
     assert suggest(searcher, "radicalisering bij jongeren") is None
     assert suggest(searcher, "fietsenstalling") is None  # a real word, just not in the index
+    assert suggest(searcher, "Somalische") is None  # the index has "Somalisch"
     assert suggest(searcher, "") is None
 
 
