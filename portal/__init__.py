@@ -14,8 +14,6 @@ from typing import Any
 
 from flask import Flask, render_template, request
 from flask_babel import get_locale
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
 
 from . import config as config_module
 from .errors import PortalError
@@ -36,6 +34,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.config["SECRET_KEY"] = config_module.instance_secret_key(app.instance_path)
     _configure_engine(app)
 
+    from .database import init_session_events
+
+    init_session_events()
     db.init_app(app)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
     csrf.init_app(app)
@@ -73,17 +74,6 @@ def _configure_engine(app: Flask) -> None:
         opts.setdefault("connect_args", {}).update({"timeout": 30})
         if uri.startswith("sqlite:///"):
             os.makedirs(os.path.dirname(uri[len("sqlite:///"):]) or ".", exist_ok=True)
-
-
-@event.listens_for(Engine, "connect")
-def _sqlite_pragmas(dbapi_connection, _record):
-    """SQLite: WAL for concurrent readers, a busy timeout, foreign keys on."""
-    if type(dbapi_connection).__module__.startswith("sqlite3"):
-        cur = dbapi_connection.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA busy_timeout=30000")
-        cur.execute("PRAGMA foreign_keys=ON")
-        cur.close()
 
 
 def _select_locale():

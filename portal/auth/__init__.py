@@ -11,6 +11,7 @@ from sqlalchemy import select
 from wtforms import BooleanField, EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
 
+from ..database import begin_write
 from ..extensions import db, login_manager
 from ..models import User
 from ..services.common import audit
@@ -62,10 +63,12 @@ def login():
             if lang:
                 session["lang"] = lang
             login_user(user, remember=bool(form.remember.data))
+            begin_write()
             audit(user, "auth.login", user.email)
             db.session.commit()
             flash("U bent ingelogd.", "success")
             return redirect(next_url or url_for("web.home"))
+        begin_write()
         audit(None, "auth.login_failed", "")
         db.session.commit()
         error = "Het e-mailadres of het wachtwoord klopt niet."
@@ -75,6 +78,7 @@ def login():
 @bp.route("/uitloggen", methods=["POST"])
 def logout():
     if current_user.is_authenticated:
+        begin_write()
         audit(current_user, "auth.logout", current_user.email)
         db.session.commit()
     logout_user()

@@ -98,7 +98,11 @@ class Item(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     published_at: Mapped[datetime | None] = mapped_column(DateTime)
-    version: Mapped[int] = mapped_column(Integer, default=1)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+
+    # Optimistic locking: every UPDATE checks and bumps the version, so two
+    # people saving the same item can never silently overwrite each other.
+    __mapper_args__ = {"version_id_col": version}
 
     municipalities: Mapped[list[Municipality]] = relationship(
         secondary=item_municipalities, order_by=item_municipalities.c.position

@@ -8,9 +8,11 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm.exc import StaleDataError
 
 from .. import permissions, search
 from ..errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from ..database import begin_write
 from ..extensions import db
 from ..models import ITEM_TYPES, Item, Region, Revision
 from ..models.base import utcnow
@@ -148,6 +150,7 @@ def save_item(
     """
     if item_type not in ITEM_TYPES:
         raise ValidationFailed({"type": [f"Onbekend soort item '{item_type}'."]})
+    begin_write()
     if item is None and not permissions.can_create(actor, item_type):
         raise PermissionDenied("U mag dit soort item niet aanmaken.")
     if item is not None and not permissions.can_edit(actor, item):
@@ -184,21 +187,29 @@ def save_item(
     if item.status == "published" and item.published_at is None:
         item.published_at = utcnow()
     item.updated_at = utcnow()
-    if not creating:
-        item.version += 1
     db.session.flush()
     add_revision(item, actor, note)
     log_search_change(item.id)
     audit(actor, "item.create" if creating else "item.update", f"{item.type}/{item.slug}")
-    db.session.commit()
+    _commit()
     search.nudge()
     return item
+
+
+def _commit() -> None:
+    """Commit; a concurrent save of the same item becomes a ``Conflict``."""
+    try:
+        db.session.commit()
+    except StaleDataError as exc:
+        db.session.rollback()
+        raise Conflict("Iemand anders heeft dit item intussen opgeslagen.") from exc
 
 
 def set_status(actor: Any, item: Item, status: str, note: str = "") -> Item:
     """Publish (``"published"``) or withdraw (``"draft"``) an item; curators
     of the item's region and admins only. A profile without consent cannot
     be published."""
+    begin_write()
     if not permissions.can_publish(actor, item):
         raise PermissionDenied("Alleen een regionale coördinator of beheerder mag dit item publiceren.")
     if status not in ("draft", "published"):
@@ -209,11 +220,10 @@ def set_status(actor: Any, item: Item, status: str, note: str = "") -> Item:
     if status == "published" and item.published_at is None:
         item.published_at = utcnow()
     item.updated_at = utcnow()
-    item.version += 1
     add_revision(item, actor, note or ("gepubliceerd" if status == "published" else "teruggezet naar concept"))
     log_search_change(item.id)
     audit(actor, "item.publish" if status == "published" else "item.unpublish", f"{item.type}/{item.slug}")
-    db.session.commit()
+    _commit()
     search.nudge()
     return item
 

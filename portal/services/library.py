@@ -15,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from .. import permissions, search
 from ..errors import PermissionDenied
 from ..exchange import FOLDER_OF, FileProblem, Record, library_files, read_file, read_taxonomy, render_file, write_taxonomy
+from ..database import begin_write
 from ..extensions import db
 from ..models import Item, Municipality, TaxonomyTerm, User
 from ..models.base import utcnow
@@ -30,6 +31,7 @@ def load_municipalities(path: Path = REFERENCE_CSV) -> int:
     number of rows in the file."""
     with open(path, newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
+    begin_write()
     existing = {m.cbs_code: m for m in db.session.scalars(select(Municipality))}
     for row in rows:
         m = existing.get(row["cbs_code"])
@@ -103,6 +105,7 @@ def import_library(actor: Any, folder: str | Path, progress=None) -> ImportRepor
 
 
 def _store_terms(terms: dict[str, dict[str, tuple[str, str]]]) -> None:
+    begin_write()
     for kind, keys in terms.items():
         for key, (nl, en) in keys.items():
             term = db.session.scalar(select(TaxonomyTerm).where(TaxonomyTerm.kind == kind, TaxonomyTerm.key == key))
@@ -114,6 +117,7 @@ def _store_terms(terms: dict[str, dict[str, tuple[str, str]]]) -> None:
 
 
 def _write_record(actor: Any, record: Record) -> str:
+    begin_write()
     item = db.session.scalar(select(Item).where(Item.type == record.type, Item.slug == record.slug))
     creating = item is None
     before = None if creating else _comparable(item)
@@ -129,8 +133,6 @@ def _write_record(actor: Any, record: Record) -> str:
     item.updated_at = now
     if item.status == "published" and item.published_at is None:
         item.published_at = now
-    if not creating:
-        item.version += 1
     db.session.flush()
     add_revision(item, actor, "geïmporteerd")
     log_search_change(item.id)
@@ -144,6 +146,7 @@ def export_library(actor: Any, folder: str | Path, progress=None) -> int:
     format (``practices/``, ``profiles/``, ``lessons/`` and, where terms were
     added, ``taxonomy.yaml``). Returns the number of files written."""
     folder = Path(folder)
+    begin_write()  # the export is audited
     for sub in FOLDER_OF.values():
         (folder / sub).mkdir(parents=True, exist_ok=True)
     terms: dict[str, dict[str, tuple[str, str]]] = {}
@@ -173,6 +176,7 @@ def create_user(actor: Any, email: str, role: str, *, name: str = "", password: 
 
     if actor is not SYSTEM and not permissions.can_administer(actor):
         raise PermissionDenied("Alleen een beheerder mag gebruikers aanmaken.")
+    begin_write()
     errors: dict[str, list[str]] = {}
     email = (email or "").strip().lower()
     if "@" not in email or len(email) > 320:
