@@ -30,9 +30,23 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.update(config_module.from_environment())
     app.config.update(config or {})
     os.makedirs(app.instance_path, exist_ok=True)
+    if (config or {}).get("SECRET_KEY"):
+        app.config["SECRET_KEY_FROM_ENV"] = True
+    config_module.check_production(app.config)
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = config_module.instance_secret_key(app.instance_path)
+    if app.config["ENV"] == "production":
+        app.config["SESSION_COOKIE_SECURE"] = True
+        app.config["REMEMBER_COOKIE_SECURE"] = True
+    if int(app.config.get("PROXY_COUNT") or 0) > 0:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        n = int(app.config["PROXY_COUNT"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_prefix=n)
     _configure_engine(app)
+    from . import logs
+
+    logs.configure(app)
 
     from .database import init_session_events
 

@@ -35,7 +35,8 @@ def _die(message: str) -> None:
 
 def register_commands(app) -> None:
     for cmd in (init_command, import_command, export_command, reindex_command,
-                create_user_command, serve_command, search_command, index_check_command):
+                create_user_command, serve_command, search_command, index_check_command,
+                backup_command, restore_command):
         app.cli.add_command(cmd)
 
 
@@ -167,6 +168,50 @@ def index_check_command() -> None:
     click.echo(f"{len(result['missing'])} ontbrekend, {len(result['orphaned'])} verweesd.")
     if any(result.values()):
         sys.exit(1)
+
+
+@click.command("backup")
+@click.argument("directory", type=click.Path(file_okay=False))
+@with_appcontext
+def backup_command(directory: str) -> None:
+    """Write a consistent backup of the database into DIRECTORY (SQLite: an
+    online copy, safe while the portal runs; PostgreSQL: pg_dump). The search
+    index needs no backup: it is rebuilt from the database.
+
+    \b
+    Example:
+      portal backup /var/backups/portal
+    """
+    from .ops import backup
+
+    try:
+        path = backup(directory)
+    except RuntimeError as exc:
+        _die(str(exc))
+    click.echo(f"Back-up geschreven: {path}")
+
+
+@click.command("restore")
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--yes", is_flag=True, help="Niet om bevestiging vragen.")
+@with_appcontext
+def restore_command(path: str, yes: bool) -> None:
+    """Replace the database with a backup made by `portal backup`, then
+    rebuild the search index. Stop the web workers first.
+
+    \b
+    Example:
+      portal restore /var/backups/portal/portal-20261129-020000.sqlite3 --yes
+    """
+    from .ops import restore
+
+    if not yes:
+        click.confirm("Alle huidige gegevens worden vervangen door de back-up. Doorgaan?", abort=True)
+    try:
+        restore(path)
+    except (RuntimeError, FileNotFoundError) as exc:
+        _die(str(exc))
+    click.echo("Back-up teruggezet en zoekindex opnieuw opgebouwd.")
 
 
 @click.command("create-user")

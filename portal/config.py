@@ -16,7 +16,32 @@ ENV_KEYS = {
     "PORTAL_CONTENT_DIR": "CONTENT_DIR",
     "PORTAL_BASE_URL": "BASE_URL",
     "PORTAL_SYNONYMS_FILE": "SYNONYMS_FILE",
+    "PORTAL_ENV": "ENV",
+    "PORTAL_PROXY_COUNT": "PROXY_COUNT",
+    "PORTAL_LOG_LEVEL": "LOG_LEVEL",
 }
+
+#: Secret keys that must never run in production (examples from docs and tests).
+DEVELOPMENT_KEYS = {"dev", "development", "secret", "changeme", "test-secret-key-not-for-production"}
+MIN_SECRET_LENGTH = 32
+
+
+class InsecureConfiguration(RuntimeError):
+    """Start-up refused: the configuration is not safe for production."""
+
+
+def check_production(config) -> None:
+    """Refuse to start in production (``PORTAL_ENV=production``) without a
+    fixed, strong secret key from the environment, or with debug on."""
+    if config.get("ENV") != "production":
+        return
+    key = config.get("SECRET_KEY") or ""
+    if not config.get("SECRET_KEY_FROM_ENV"):
+        raise InsecureConfiguration("PORTAL_SECRET_KEY must be set in production (the same value for every worker).")
+    if key in DEVELOPMENT_KEYS or len(key) < MIN_SECRET_LENGTH:
+        raise InsecureConfiguration(f"PORTAL_SECRET_KEY is a development key or shorter than {MIN_SECRET_LENGTH} characters.")
+    if config.get("DEBUG"):
+        raise InsecureConfiguration("Debug mode must be off in production.")
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -41,13 +66,22 @@ def defaults(instance_path: str) -> dict:
         "REMEMBER_COOKIE_HTTPONLY": True,
         "REMEMBER_COOKIE_SAMESITE": "Lax",
         "MAX_CONTENT_LENGTH": 12 * 1024 * 1024,
+        "ENV": "development",
+        "PROXY_COUNT": 0,
+        "LOG_JSON": True,
+        "LOG_LEVEL": "INFO",
     }
 
 
 def from_environment(environ: os._Environ | dict | None = None) -> dict:
     """Return the settings given by ``PORTAL_*`` variables in ``environ``."""
     environ = os.environ if environ is None else environ
-    return {key: environ[name] for name, key in ENV_KEYS.items() if environ.get(name)}
+    out = {key: environ[name] for name, key in ENV_KEYS.items() if environ.get(name)}
+    if "SECRET_KEY" in out:
+        out["SECRET_KEY_FROM_ENV"] = True
+    if "PROXY_COUNT" in out:
+        out["PROXY_COUNT"] = int(out["PROXY_COUNT"])
+    return out
 
 
 def instance_secret_key(instance_path: str) -> str:

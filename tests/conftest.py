@@ -105,20 +105,52 @@ def client_for():
 
 
 @pytest.fixture(scope="session")
-def postgres_url():
-    """A fresh PostgreSQL database for this test session, dropped afterwards."""
+def postgres_server():
+    """The PostgreSQL server's admin URL, or a skip with the reason."""
     url = os.environ.get("PORTAL_TEST_DATABASE_URL")
     if not url:
         pytest.skip("PostgreSQL tests need PORTAL_TEST_DATABASE_URL (set by .ci/run when the server answers)")
+    return url.replace("postgresql+psycopg://", "postgresql://")
+
+
+@pytest.fixture
+def postgres_database(postgres_server):
+    """``postgres_database()`` -> URL of a new, empty database; every database
+    made this way is dropped when the test ends."""
     import uuid
 
     import psycopg
 
-    name = f"portal_test_{uuid.uuid4().hex[:10]}"
-    admin_url = url.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(admin_url, autocommit=True) as conn:
+    made: list[str] = []
+    base = postgres_server.rsplit("/", 1)[0]
+
+    def create() -> str:
+        name = f"portal_test_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(postgres_server, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        made.append(name)
+        return f"{base}/{name}"
+
+    yield create
+    for name in made:
+        with psycopg.connect(postgres_server, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module")
+def postgres_url(request):
+    """One fresh PostgreSQL database for a test module."""
+    import uuid
+
+    import psycopg
+
+    url = os.environ.get("PORTAL_TEST_DATABASE_URL")
+    if not url:
+        pytest.skip("PostgreSQL tests need PORTAL_TEST_DATABASE_URL (set by .ci/run when the server answers)")
+    admin = url.replace("postgresql+psycopg://", "postgresql://")
+    name = f"portal_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    base = admin_url.rsplit("/", 1)[0]
-    yield f"{base}/{name}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
+    yield f"{admin.rsplit('/', 1)[0]}/{name}"
+    with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

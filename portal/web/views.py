@@ -277,3 +277,14 @@ def preview():
 
 
 __all__ = ["TYPE_PATHS"]
+
+
+@bp.route("/healthz")
+def healthz():
+    """Database and index state for load balancers and monitoring."""
+    from flask import jsonify
+
+    from ..ops import health
+
+    report, healthy = health()
+    return jsonify(report), (200 if healthy else 503), {"Cache-Control": "no-store"}

@@ -1,0 +1,114 @@
+"""Running the portal: health, backups and restores."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import func, select, text
+from sqlalchemy.engine import make_url
+
+from . import search
+from .extensions import db
+
+
+def health() -> tuple[dict[str, Any], bool]:
+    """Database and index state for ``/healthz``: ``(report, healthy)``.
+
+    ``report`` = ``{"status": "ok"|"fail", "database": {...}, "index":
+    {"ok", "last_applied", "pending"}}``; nothing secret (no URLs or paths).
+    """
+    from .models import SearchChange
+
+    report: dict[str, Any] = {"status": "ok"}
+    healthy = True
+    try:
+        db.session.execute(text("SELECT 1"))
+        latest = db.session.scalar(select(func.max(SearchChange.id))) or 0
+        report["database"] = {"ok": True, "backend": db.engine.dialect.name}
+    except Exception:
+        db.session.rollback()
+        report["database"] = {"ok": False}
+        healthy, latest = False, None
+    try:
+        svc = search._service()
+        with svc.open().searcher() as s:
+            applied = svc.last_applied(s)
+        pending = max(0, latest - applied) if latest is not None else None
+        report["index"] = {"ok": True, "last_applied": applied, "pending": pending}
+    except Exception:
+        report["index"] = {"ok": False}
+        healthy = False
+    if not healthy:
+        report["status"] = "fail"
+    return report, healthy
+
+
+def _database_url():
+    return make_url(current_app.config["SQLALCHEMY_DATABASE_URI"])
+
+
+def backup(directory: str | Path) -> Path:
+    """Write a consistent copy of the database into ``directory`` and return
+    its path: SQLite through the online backup API (safe while the portal
+    runs), PostgreSQL through ``pg_dump --format=custom``. Raises
+    ``RuntimeError`` when ``pg_dump`` is missing or fails."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    url = _database_url()
+    if url.get_backend_name() == "sqlite":
+        target = directory / f"portal-{stamp}.sqlite3"
+        src = sqlite3.connect(url.database)
+        dst = sqlite3.connect(target)
+        try:
+            src.backup(dst)
+        finally:
+            dst.close()
+            src.close()
+        return target
+    target = directory / f"portal-{stamp}.pgdump"
+    _run_pg(["pg_dump", "--format=custom", "--no-owner", f"--file={target}"], url)
+    return target
+
+
+def restore(path: str | Path) -> None:
+    """Replace the database with the backup at ``path`` (made by
+    :func:`backup`), then rebuild the search index from it. Stop the web
+    workers first: a restore is not meant to run under traffic."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Geen back-up gevonden op {path}")
+    url = _database_url()
+    db.session.remove()
+    db.engine.dispose()
+    if url.get_backend_name() == "sqlite":
+        src = sqlite3.connect(path)
+        dst = sqlite3.connect(url.database)
+        try:
+            src.backup(dst)
+        finally:
+            dst.close()
+            src.close()
+    else:
+        _run_pg(["pg_restore", "--clean", "--if-exists", "--no-owner", "--single-transaction", str(path)], url)
+    search.rebuild()
+
+
+def _run_pg(argv: list[str], url) -> None:
+    if shutil.which(argv[0]) is None:
+        raise RuntimeError(f"{argv[0]} is niet geïnstalleerd (Debian: postgresql-client)")
+    env = dict(os.environ)
+    if url.password:
+        env["PGPASSWORD"] = url.password
+    conn = ["--host", url.host or "localhost", "--port", str(url.port or 5432),
+            "--username", url.username or "postgres", "--dbname", url.database]
+    result = subprocess.run([*argv, *conn], env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"{argv[0]} mislukte: {result.stderr.strip()[:500]}")
