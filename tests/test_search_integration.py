@@ -162,3 +162,15 @@ def test_pending_changes_survive_a_busy_index(app):
             writer.cancel()
         assert search.catch_up() >= 1
         assert search.search(None, "wachtrij").hits[0].slug == item.slug
+
+
+def test_an_updated_item_is_found_once_in_its_new_version(app):
+    with app.app_context():
+        search.search(None, "Delft")  # warm this thread's searcher before the change
+        item = db.session.scalar(select(Item).where(Item.slug == "netwerk-sleutelfiguren-delft"))
+        save_item(SYSTEM, "practice", {"title": "Netwerk van sleutelfiguren in Delft (bijgewerkt)",
+                                       "municipality": "Delft"}, item.body, item=item)
+        hits = search.search(None, "sleutelfiguren Delft", per_page=100).hits
+        slugs = [h.slug for h in hits]
+        assert len(slugs) == len(set(slugs))
+        assert [h.title for h in hits if h.slug == item.slug] == ["Netwerk van sleutelfiguren in Delft (bijgewerkt)"]

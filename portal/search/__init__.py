@@ -79,6 +79,7 @@ class SearchIndex:
         self._ix = None
         self._generation: str | None = None
         self._lock = threading.RLock()
+        self._local = threading.local()  # Whoosh searchers are not shared between threads
 
     # -- opening and generations -------------------------------------------------
     def _current_generation(self) -> str | None:
@@ -104,6 +105,45 @@ class SearchIndex:
                 self._generation = gen
             return self._ix
 
+    def searcher(self):
+        """This thread's searcher, kept between requests and refreshed only
+        when the index changed (opening one costs tens of milliseconds and
+        drops the reader's warm caches). Never close it: it is reused."""
+        ix = self.open()
+        local = self._local
+        current = getattr(local, "searcher", None)
+        if current is not None and getattr(local, "ix", None) is ix and current.up_to_date():
+            return current
+        # A fresh searcher, not ``refresh()``: Whoosh 2.7's refresh reuses
+        # segment readers that miss deletions made since (an updated item
+        # would then be found twice, once in its old version).
+        if current is not None:
+            current.close()
+        current = ix.searcher()
+        local.searcher, local.ix = current, ix
+        local.facets = None
+        return current
+
+    def facet_sets(self, searcher) -> dict[str, dict[str, frozenset[int]]]:
+        """``{field: {value: docnums}}`` for every facet field and ``labels``,
+        built once per searcher (that is, once per index change) so a query
+        counts its facets with set intersections instead of walking the index."""
+        local = self._local
+        if getattr(local, "searcher", None) is searcher and getattr(local, "facets", None) is not None:
+            return local.facets
+        sets: dict[str, dict[str, frozenset[int]]] = {}
+        reader = searcher.reader()
+        for name in (*FACET_FIELDS, "labels"):
+            values: dict[str, frozenset[int]] = {}
+            if name in reader.indexed_field_names():
+                for term in reader.lexicon(name):
+                    text = term.decode("utf-8") if isinstance(term, bytes) else term
+                    values[text] = frozenset(searcher.postings(name, term).all_ids())
+            sets[name] = values
+        if getattr(local, "searcher", None) is searcher:
+            local.facets = sets
+        return sets
+
     def _new_generation(self) -> tuple[str, str]:
         os.makedirs(self.directory, exist_ok=True)
         gen = f"gen-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:8]}"
@@ -127,14 +167,17 @@ class SearchIndex:
         stored = searcher.document(id=STATE_ID)
         return int(stored["slug"]) if stored else 0
 
-    def rebuild(self, items, last_change_id: int, progress=None) -> int:
+    def rebuild(self, items, last_change_id: int, progress=None, expected: int | None = None) -> int:
         """Index ``items`` (an iterable of Item rows) into a new generation and
         swap it in; returns the number of documents written."""
         from .documents import item_document
 
         gen, path = self._new_generation()
         ix = index.create_in(path, build_schema())
-        writer = ix.writer(limitmb=256, procs=1)
+        # Two processes with a segment each halve a large rebuild on two cores;
+        # for a small library the extra process costs more than it saves.
+        big = (expected or 0) >= 2000 and (os.cpu_count() or 1) > 1
+        writer = ix.writer(limitmb=256, procs=2, multisegment=True) if big else ix.writer(limitmb=256)
         n = 0
         try:
             for item in items:
@@ -236,10 +279,11 @@ def rebuild(progress=None) -> int:
     from ..models import Item, SearchChange
 
     last = db.session.scalar(select(func.max(SearchChange.id))) or 0
+    expected = db.session.scalar(select(func.count(Item.id))) or 0
     items = db.session.scalars(
         select(Item).options(selectinload(Item.municipalities)).order_by(Item.id)
     ).yield_per(500)
-    return _service().rebuild(items, last, progress)
+    return _service().rebuild(items, last, progress, expected=expected)
 
 
 def ensure_index() -> bool:
@@ -301,19 +345,6 @@ def check() -> dict[str, list[str]]:
 
 
 # -- querying -------------------------------------------------------------------------
-def _label_filter(labels: list[str]):
-    return wq.Or([wq.Term("labels", label) for label in labels])
-
-
-def _filters_query(filters: dict[str, list[str]]):
-    parts = []
-    for name, values in filters.items():
-        values = [v for v in values if v]
-        if name in FILTER_FIELDS and values:
-            parts.append(wq.Or([wq.Term(name, v) for v in values]))
-    return parts
-
-
 def search(
     user: Any,
     text: str = "",
@@ -330,7 +361,12 @@ def search(
     field -> allowed values (values of one field ORed, fields ANDed); ``sort``:
     ``relevance`` or ``date``; ``page`` is 1-based. An empty ``text`` lists
     everything the filters allow, newest first. Returns a ``SearchResult``
-    whose facet counts cover only what ``user`` may see.
+    whose total and facet counts cover only what ``user`` may see.
+
+    How it runs: the documents ``user`` may see (permission labels) and the
+    filters are resolved to a set of document numbers from per-index caches;
+    the query is scored only within that set; facets are counted by set
+    intersection; a query that finds nothing is retried with typo tolerance.
     """
     from .. import permissions
     from .query import build_query, suggest
@@ -338,31 +374,71 @@ def search(
     page = max(1, int(page))
     per_page = max(1, min(int(per_page), MAX_PER_PAGE))
     sort = sort if sort in SORTS else "relevance"
-    text = (text or "")
+    text = text or ""
     result = SearchResult(query=text, total=0, page=page, per_page=per_page)
-    restrict = wq.And([_label_filter(permissions.user_labels(user)), *_filters_query(filters or {})])
 
     svc = _service()
-    ix = svc.open()
-    with ix.searcher() as searcher:
-        q, words = build_query(text)
-        if q is None:
-            q = wq.Every()
-            sort = "date" if not text.strip() else sort
-        region_id = getattr(user, "region_id", None) if getattr(user, "is_authenticated", False) else None
-        hits_page = _run(searcher, q, restrict, page, per_page, sort, facets, region_id)
-        if words and hits_page.total <= FUZZY_RETRY_AT:
-            fq, _ = build_query(text, fuzzy=True)
-            if fq is not None:
-                retry = _run(searcher, fq, restrict, page, per_page, sort, facets, region_id)
-                if retry.total > hits_page.total:
-                    hits_page, result.fuzzy = retry, True
-        if words:
-            result.suggestion = suggest(searcher, text)
-        result.total = hits_page.total
-        result.facets = hits_page.facets
-        result.hits = hits_page.hits
+    searcher = svc.searcher()
+    sets = svc.facet_sets(searcher)
+    allowed = _allowed(sets, permissions.user_labels(user), filters or {})
+    q, words = build_query(text)
+    if q is None:
+        q = wq.Every()
+        sort = "date" if not text.strip() else sort
+    if words:
+        result.suggestion = suggest(searcher, text)
+    if not allowed:  # Whoosh reads an empty filter set as "no filter": never pass one
+        return result
+    results = _execute(searcher, q, allowed, sort)
+    if words and len(results) <= FUZZY_RETRY_AT:
+        fq, _ = build_query(text, fuzzy=True)
+        if fq is not None:
+            retry = _execute(searcher, fq, allowed, sort)
+            if len(retry) > len(results):
+                results, result.fuzzy = retry, True
+    result.total = len(results)
+    region_id = getattr(user, "region_id", None) if getattr(user, "is_authenticated", False) else None
+    own = sets["region"].get(str(region_id), frozenset()) if region_id is not None else frozenset()
+    result.hits = _page_hits(results, page, per_page, sort, own)
+    if facets:
+        result.facets = _count_facets(sets, results.docs())
     return result
+
+
+def _allowed(sets, labels: list[str], filters: dict[str, list[str]]) -> set[int]:
+    """Document numbers the caller may see (any of their labels) that pass
+    every filter (any value of a field, every field)."""
+    allowed: set[int] = set()
+    for label in labels:
+        allowed |= sets["labels"].get(label, frozenset())
+    for name, values in filters.items():
+        values = [v for v in values if v]
+        if name in FILTER_FIELDS and values:
+            passing: set[int] = set()
+            for value in values:
+                passing |= sets[name].get(value, frozenset())
+            allowed &= passing
+    return allowed
+
+
+def _execute(searcher, q, allowed: set[int], sort: str):
+    """Run ``q`` within ``allowed``; every match is collected (``limit=None``)
+    so the total and the facets are exact."""
+    kwargs: dict[str, Any] = {"filter": allowed, "limit": None}
+    if sort == "date":
+        kwargs["sortedby"] = sorting.MultiFacet([sorting.FieldFacet("date", reverse=True), sorting.ScoreFacet()])
+    results = searcher.search(q, **kwargs)
+    results.fragmenter = highlight.ContextFragmenter(maxchars=240, surround=60)
+    results.formatter = MarkFormatter()
+    return results
+
+
+def _count_facets(sets, docs) -> dict[str, dict[str, int]]:
+    out = {}
+    for name in FACET_FIELDS:
+        counts = ((value, len(docs & members)) for value, members in sets[name].items() if value)
+        out[name] = dict(sorted(((k, n) for k, n in counts if n), key=lambda kv: (-kv[1], kv[0])))
+    return out
 
 
 class MarkFormatter(highlight.HtmlFormatter):
@@ -373,29 +449,16 @@ class MarkFormatter(highlight.HtmlFormatter):
         return "<mark>%s</mark>" % highlight.htmlescape(highlight.get_text(text, token, replace), quote=False)
 
 
-@dataclass
-class _Page:
-    total: int
-    hits: list[Hit]
-    facets: dict[str, dict[str, int]]
-
-
-def _run(searcher, q, restrict, page, per_page, sort, want_facets, region_id=None) -> _Page:
-    kwargs: dict[str, Any] = {"filter": restrict, "limit": page * per_page, "terms": True}
-    if want_facets:
-        kwargs["groupedby"] = {name: sorting.FieldFacet(name, allow_overlap=True) for name in FACET_FIELDS}
-    if sort == "date":
-        kwargs["sortedby"] = sorting.MultiFacet([sorting.FieldFacet("date", reverse=True), sorting.ScoreFacet()])
-    results = searcher.search(q, **kwargs)
-    results.fragmenter = highlight.ContextFragmenter(maxchars=240, surround=60)
-    results.formatter = MarkFormatter()
+def _page_hits(results, page: int, per_page: int, sort: str, own: frozenset) -> list[Hit]:
     start = (page - 1) * per_page
-    sorted_by_field = sort == "date"
-    window = list(results[0:page * per_page])
-    if region_id is not None and not sorted_by_field:
+    by_date = sort == "date"
+    if own and not by_date:
         # Equal scores: the caller's own region first (the expert finder's tie rule).
-        own = set(searcher.docs_for_query(wq.Term("region", str(region_id))))
+        window = list(results[0:page * per_page + per_page])
         window.sort(key=lambda h: (-round(float(h.score or 0.0), 6), h.docnum not in own))
+    else:
+        window = list(results[start:start + per_page])
+        start = 0
     hits = []
     for hit in window[start:start + per_page]:
         snippet = ""
@@ -406,17 +469,10 @@ def _run(searcher, q, restrict, page, per_page, sort, want_facets, region_id=Non
             snippet = highlight.htmlescape((hit.get("summary") or hit.get("body") or "")[:240])
         hits.append(Hit(
             id=int(hit["id"]), type=hit["type"], slug=hit["slug"], title=hit.get("title", ""),
-            summary=hit.get("summary", ""), score=0.0 if sorted_by_field else round(float(hit.score or 0.0), 4),
+            summary=hit.get("summary", ""), score=0.0 if by_date else round(float(hit.score or 0.0), 4),
             snippet=snippet, date=hit.get("date"),
         ))
-    facets = {}
-    if want_facets:
-        for name in FACET_FIELDS:
-            groups = results.groups(name)
-            facets[name] = dict(sorted(
-                ((k, len(v)) for k, v in groups.items() if k), key=lambda kv: (-kv[1], kv[0])
-            ))
-    return _Page(total=len(results), hits=hits, facets=facets)
+    return hits
 
 
 def related(user: Any, item: Any, limit: int = 5) -> list[Hit]:
@@ -424,17 +480,20 @@ def related(user: Any, item: Any, limit: int = 5) -> list[Hit]:
     ``user`` may see; profiles and ``item`` itself left out."""
     from .. import permissions
 
-    ix = _service().open()
-    with ix.searcher() as searcher:
-        docnum = searcher.document_number(id=str(item.id))
-        if docnum is None:
-            return []
-        stored = searcher.stored_fields(docnum)
-        text = " ".join([stored.get("title", "")] * 2 + [stored.get("summary", ""), stored.get("body", "")])
-        restrict = wq.And([_label_filter(permissions.user_labels(user)),
-                           wq.Not(wq.Term("type", "profile")), wq.Not(wq.Term("id", str(item.id)))])
-        results = searcher.more_like(docnum, "body", text=text, top=limit, numterms=12,
-                                     filter=restrict, normalize=True)
-        return [Hit(id=int(h["id"]), type=h["type"], slug=h["slug"], title=h.get("title", ""),
-                    summary=h.get("summary", ""), score=float(h.score or 0), snippet="",
-                    date=h.get("date")) for h in results]
+    svc = _service()
+    searcher = svc.searcher()
+    docnum = searcher.document_number(id=str(item.id))
+    if docnum is None:
+        return []
+    sets = svc.facet_sets(searcher)
+    allowed = _allowed(sets, permissions.user_labels(user), {})
+    allowed -= sets["type"].get("profile", frozenset())
+    if not allowed:
+        return []
+    stored = searcher.stored_fields(docnum)
+    text = " ".join([stored.get("title", "")] * 2 + [stored.get("summary", ""), stored.get("body", "")])
+    results = searcher.more_like(docnum, "body", text=text, top=limit, numterms=12,
+                                 filter=allowed, normalize=True)
+    return [Hit(id=int(h["id"]), type=h["type"], slug=h["slug"], title=h.get("title", ""),
+                summary=h.get("summary", ""), score=float(h.score or 0), snippet="",
+                date=h.get("date")) for h in results]
