@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import re
+import threading
 from collections.abc import Callable
 
 import markdown as _markdown
@@ -58,14 +59,28 @@ def library_link_target(href: str, default_type: str) -> tuple[str, str, str] | 
     return item_type, m.group("slug"), m.group("anchor") or ""
 
 
+_local = threading.local()
+
+
+def _converter() -> _markdown.Markdown:
+    """This thread's Markdown converter: building one loads every extension,
+    which costs more than converting a typical item, so it is made once per
+    thread and ``reset()`` before each use (Python-Markdown's documented way
+    to reuse an instance)."""
+    md = getattr(_local, "md", None)
+    if md is None:
+        md = _local.md = _markdown.Markdown(extensions=EXTENSIONS, output_format="html")
+    return md
+
+
 def render(text: str, link_resolver: Callable[[str], str | None] | None = None) -> str:
     """Render Markdown ``text`` to sanitised HTML.
 
     ``link_resolver(href)`` may return a replacement URL for an href (used to
     turn ``../lessons/x.md`` into the item's page) or ``None`` to keep it.
     """
-    md = _markdown.Markdown(extensions=EXTENSIONS, output_format="html")
-    raw = md.convert(text or "")
+    md = _converter()
+    raw = md.reset().convert(text or "")
     return nh3.clean(
         raw,
         tags=ALLOWED_TAGS,
