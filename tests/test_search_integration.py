@@ -174,3 +174,18 @@ def test_an_updated_item_is_found_once_in_its_new_version(app):
         slugs = [h.slug for h in hits]
         assert len(slugs) == len(set(slugs))
         assert [h.title for h in hits if h.slug == item.slug] == ["Netwerk van sleutelfiguren in Delft (bijgewerkt)"]
+
+
+def test_related_items_prefer_other_municipalities_and_hide_profiles(app):
+    with app.app_context():
+        body = "Sleutelfiguren uit de wijk praten met ouders over online radicalisering en weerbaarheid."
+        base = save_item(SYSTEM, "practice", {"title": "Oudergesprekken Delft", "municipality": "Delft"}, body)
+        save_item(SYSTEM, "practice", {"title": "Oudergesprekken Delft twee", "municipality": "Delft"}, body)
+        save_item(SYSTEM, "practice", {"title": "Oudergesprekken Utrecht", "municipality": "Utrecht"}, body)
+        save_item(SYSTEM, "profile", {"title": "Iemand met dezelfde tekst", "municipality": "Utrecht",
+                                      "consent": "2025-01-01"}, body)
+        hits = search.related(None, base, limit=5)
+        assert hits and hits[0].slug == "oudergesprekken-utrecht"
+        assert "oudergesprekken-delft-twee" in [h.slug for h in hits]
+        assert all(h.type != "profile" for h in search.related(member(app), base, limit=10))
+        assert base.slug not in [h.slug for h in hits]

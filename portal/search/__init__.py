@@ -477,7 +477,9 @@ def _page_hits(results, page: int, per_page: int, sort: str, own: frozenset) -> 
 
 def related(user: Any, item: Any, limit: int = 5) -> list[Hit]:
     """Up to ``limit`` items most like ``item`` by their key terms, among what
-    ``user`` may see; profiles and ``item`` itself left out."""
+    ``user`` may see; profiles and ``item`` itself left out. Among the similar
+    ones, items from other municipalities come first: what a colleague
+    elsewhere did is what the reader cannot find in their own town hall."""
     from .. import permissions
 
     svc = _service()
@@ -494,6 +496,11 @@ def related(user: Any, item: Any, limit: int = 5) -> list[Hit]:
     text = " ".join([stored.get("title", "")] * 2 + [stored.get("summary", ""), stored.get("body", "")])
     results = searcher.more_like(docnum, "body", text=text, top=limit, numterms=12,
                                  filter=allowed, normalize=True)
+    same_place: set[int] = set()
+    for m in item.municipalities:
+        same_place |= sets["municipality"].get(m.cbs_code, frozenset())
+    # The most similar items, other municipalities first (stable: similarity order otherwise).
+    ranked = sorted(results, key=lambda h: h.docnum in same_place)
     return [Hit(id=int(h["id"]), type=h["type"], slug=h["slug"], title=h.get("title", ""),
                 summary=h.get("summary", ""), score=float(h.score or 0), snippet="",
-                date=h.get("date")) for h in results]
+                date=h.get("date")) for h in ranked[:limit]]
