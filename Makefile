@@ -21,7 +21,7 @@ run: $(STAMP)
 
 ## make test: install and run the whole test suite
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) instance search_index/*[!p]
