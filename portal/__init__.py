@@ -126,11 +126,14 @@ def register_error_handlers(app: Flask) -> None:
         if isinstance(exc, CSRFError):
             return render(400, "Het formulier is verlopen of ongeldig. Laad de pagina opnieuw en probeer het nog eens.")
         messages = {
+            400: "Het verzoek klopt niet. Controleer wat u hebt ingevuld en probeer het opnieuw.",
+            403: "U hebt geen toegang tot deze pagina. Denkt u dat dit niet klopt? Neem contact op met de beheerder.",
             404: "Deze pagina bestaat niet (meer), of u mag haar niet zien.",
+            429: "U hebt te veel verzoeken achter elkaar gedaan. Wacht even en probeer het opnieuw.",
             405: "Deze handeling kan op deze manier niet.",
             413: "Het bestand is te groot.",
         }
-        return render(exc.code or 500, messages.get(exc.code, exc.description or ""))
+        return render(exc.code or 500, messages.get(exc.code, "Dit verzoek kon niet worden uitgevoerd."))
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):

@@ -36,7 +36,7 @@ def _die(message: str) -> None:
 def register_commands(app) -> None:
     for cmd in (init_command, import_command, export_command, reindex_command,
                 create_user_command, serve_command, search_command, index_check_command,
-                backup_command, restore_command):
+                backup_command, restore_command, region_command):
         app.cli.add_command(cmd)
 
 
@@ -168,6 +168,30 @@ def index_check_command() -> None:
     click.echo(f"{len(result['missing'])} ontbrekend, {len(result['orphaned'])} verweesd.")
     if any(result.values()):
         sys.exit(1)
+
+
+@click.command("region")
+@click.argument("name")
+@click.argument("municipalities", nargs=-1, required=True)
+@with_appcontext
+def region_command(name: str, municipalities: tuple[str, ...]) -> None:
+    """Put municipalities in a region (regionaal samenwerkingsverband); the
+    region is made when it does not exist. A region's curators review and
+    publish for all its municipalities.
+
+    \b
+    Example:
+      portal region Haaglanden Delft "'s-Gravenhage" Zoetermeer "Rijswijk (ZH.)"
+    """
+    from .errors import ValidationFailed
+    from .services.items import SYSTEM
+    from .services.library import set_region
+
+    try:
+        region, found = set_region(SYSTEM, name, list(municipalities))
+    except ValidationFailed as exc:
+        _die("; ".join(" ".join(v) for v in exc.errors.values()))
+    click.echo(f"Regio {region.name}: {', '.join(m.name for m in found)}.")
 
 
 @click.command("backup")

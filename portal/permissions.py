@@ -10,8 +10,9 @@ Rules (issue #2, #4, #5):
 * Nobody sees a draft unless they may edit it.
 * Contributors create practices and lessons and edit their own items and
   those of their own municipality; curators edit and publish items of the
-  municipalities in their region (and items tied to no municipality); admins
-  may do everything.
+  municipalities in their region (their own municipality while it has no
+  region yet) and national items tied to no municipality; admins may do
+  everything.
 """
 
 from __future__ import annotations
@@ -106,14 +107,22 @@ def can_create(user: Any, item_type: str) -> bool:
 
 
 def _curates(user: Any, item: Any) -> bool:
+    """A curator's area is their region's municipalities; a curator whose
+    municipality has no region yet curates that municipality only. Items tied
+    to no municipality or region (national items) are open to every curator.
+    A curator with neither region nor municipality curates national items only."""
     if not _role_at_least(user, "curator"):
         return False
     if user.role == "admin":
         return True
+    codes = _municipality_codes(item)
     regions = item_region_ids(item)
-    if not regions:
-        return True  # items of no municipality or region: any curator
-    return user.region_id is not None and user.region_id in regions
+    if not codes and not regions:
+        return True
+    if user.region_id is not None:
+        return user.region_id in regions
+    own = getattr(user, "municipality", None)
+    return own is not None and own.cbs_code in codes
 
 
 def can_edit(user: Any, item: Any) -> bool:

@@ -97,3 +97,23 @@ def test_fresh_init_creates_admin_with_random_password(tmp_path):
     assert len(password) >= 12 and password not in ("admin", "password", "changeme")
     assert (tmp_path / "inst" / "secret_key").exists()
     assert any(p.name.startswith("gen-") for p in (tmp_path / "idx").iterdir())
+
+
+def test_region_command_scopes_curators(app):
+    from portal.models import Municipality
+    from portal.permissions import can_publish
+    from portal.services.items import SYSTEM, save_item
+
+    result = run(app, "region", "Haaglanden", "Delft", "'s-Gravenhage", "Zoetermeer")
+    assert result.exit_code == 0 and "Haaglanden" in result.output
+    bad = app.test_cli_runner().invoke(args=["region", "X", "Delft", "Atlantis"])
+    assert bad.exit_code == 1 and "Atlantis" in bad.output
+    with app.app_context():
+        delft_curator = db.session.scalar(select(User).where(User.email == "curator@delft.example.org"))
+        item = save_item(SYSTEM, "practice", {"title": "Zoetermeerse aanpak", "municipality": "Zoetermeer",
+                                              "status": "draft"}, "tekst")
+        assert can_publish(delft_curator, item)
+        other = save_item(SYSTEM, "practice", {"title": "Groningse aanpak", "municipality": "Groningen",
+                                               "status": "draft"}, "tekst")
+        assert not can_publish(delft_curator, other)
+        assert db.session.scalar(select(Municipality).where(Municipality.name == "Zoetermeer")).region.name == "Haaglanden"

@@ -134,6 +134,35 @@ def test_edit_keeps_status_and_adds_revision(app, client_for):
     with app.app_context():
         item = db.session.scalar(select(Item).where(Item.slug == "netwerk-sleutelfiguren-delft"))
         assert item.status == "published" and len(item.revisions) == revs + 1
-    # a stale version is a conflict, never a silent overwrite
-    resp = post_form(curator, path, data)
+    # a stale version is a conflict, never a silent overwrite, and the text typed is kept
+    resp = post_form(curator, path, dict(data, body="Mijn eigen, nieuwere tekst."))
     assert resp.status_code == 409
+    html = resp.get_data(as_text=True)
+    assert "Niet opgeslagen" in html and "Mijn eigen, nieuwere tekst." in html
+    assert "Nieuwe tekst." in html  # the version saved meanwhile, to merge from
+    with app.app_context():
+        current = db.session.scalar(select(Item).where(Item.slug == "netwerk-sleutelfiguren-delft")).version
+    assert f'name="version" value="{current}"' in html
+
+
+def test_browser_line_endings_are_stored_as_in_files(app, client_for):
+    contributor = client_for(app, "bijdrager@delft.example.org")
+    post_form(contributor, "/nieuw/werkwijzen", dict(PRACTICE, body="## Aanpak\r\n\r\nRegel een.\r\nRegel twee.", action="save"))
+    with app.app_context():
+        item = db.session.scalar(select(Item).where(Item.slug == "buurtvaders-in-tanthof"))
+        assert item.body == "## Aanpak\n\nRegel een.\nRegel twee."
+
+
+def test_new_practice_appears_under_recent_on_home(app, client_for):
+    from portal.services.items import SYSTEM, save_item
+
+    with app.app_context():
+        save_item(SYSTEM, "practice", {"title": "Gloednieuwe werkwijze zonder datum"}, "tekst")
+    assert "Gloednieuwe werkwijze zonder datum" in app.test_client().get("/").get_data(as_text=True)
+
+
+def test_forbidden_page_is_dutch(library_app, client_for):
+    resp = client_for(library_app, "lid@delft.example.org").get("/nieuw/werkwijzen")
+    assert resp.status_code == 403
+    html = resp.get_data(as_text=True)
+    assert "geen toegang" in html.lower() and "permission" not in html.lower()

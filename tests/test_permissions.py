@@ -65,6 +65,22 @@ def test_publish_only_curators_of_region_and_admins():
     assert p.can_publish(CURATOR_U, national)
 
 
+NOREGION_DELFT = NS(cbs_code="GM0503", region_id=None)
+NOREGION_GRONINGEN = NS(cbs_code="GM0014", region_id=None)
+
+
+def test_curators_without_a_region_curate_their_own_municipality_only():
+    delft_item = item(status="draft", munis=(NOREGION_DELFT,))
+    delft_curator = U(id=10, role="curator", municipality=NOREGION_DELFT)
+    groningen_curator = U(id=11, role="curator", municipality=NOREGION_GRONINGEN)
+    homeless_curator = U(id=12, role="curator", municipality=None)
+    assert p.can_publish(delft_curator, delft_item)
+    assert not p.can_publish(groningen_curator, delft_item)
+    assert not p.can_publish(homeless_curator, delft_item)
+    assert not p.can_view(groningen_curator, item(visibility="municipality", munis=(NOREGION_DELFT,)))
+    assert p.can_publish(homeless_curator, item(status="draft", munis=()))
+
+
 def test_create_rights():
     assert not p.can_create(ANON, "practice") and not p.can_create(MEMBER, "practice")
     assert p.can_create(CONTRIB, "practice") and p.can_create(CONTRIB, "lesson")

@@ -27,6 +27,9 @@ def test_migrations_import_and_search_on_postgres(pg_app):
         assert db.session.scalar(select(func.count(Item.id))) >= 20
         result = search.search(None, "sleutelfiguren werven")
         assert result.total >= 3 and all(h.type != "profile" for h in result.hits)
+        from portal.services.items import recent_items
+
+        assert len(recent_items(None, limit=6)) == 6
 
 
 def test_publish_on_postgres_is_searchable_at_once(pg_app):

@@ -98,6 +98,12 @@ def test_relative_links_between_content_files_become_item_links(anon, library_ap
     assert re.search(r'href="/(lessen|werkwijzen)/[a-z0-9-]+"', html)
 
 
+def test_browse_headings_are_proper_dutch(anon, member):
+    assert "<h1>Werkwijzen</h1>" in text(anon.get("/werkwijzen"))
+    assert "<h1>Geleerde lessen</h1>" in text(anon.get("/lessen"))
+    assert "<h1>Sleutelfiguren</h1>" in text(member.get("/sleutelfiguren"))
+
+
 def test_unknown_item_is_a_dutch_404(anon):
     resp = anon.get("/werkwijzen/bestaat-niet")
     assert resp.status_code == 404

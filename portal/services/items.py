@@ -7,7 +7,7 @@ import unicodedata
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm.exc import StaleDataError
 
 from .. import permissions, search
@@ -40,6 +40,11 @@ SYSTEM = SystemActor()
 
 # Keys written by the portal itself rather than by an author's form.
 _MANAGED = {"status", "reviewed", "review_due"}
+
+
+def normalise_newlines(text: str) -> str:
+    """Browsers send textareas with CRLF line ends; store LF, like the files."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def slugify(text: str, max_length: int = 80) -> str:
@@ -159,6 +164,7 @@ def save_item(
         raise Conflict("Iemand anders heeft dit item intussen opgeslagen.")
 
     data = dict(data)
+    body = normalise_newlines(body or "")
     may_publish = item is not None and permissions.can_publish(actor, item) or actor is SYSTEM or (
         item is None and permissions.can_curate(actor)
     )
@@ -253,7 +259,10 @@ def recent_items(actor: Any, limit: int = 6, featured: bool = False) -> list[Ite
     stmt = select(Item).where(Item.status == "published", Item.type != "profile")
     if featured:
         stmt = stmt.where(Item.featured.is_(True))
-    stmt = stmt.order_by(Item.date.desc().nulls_last(), Item.published_at.desc(), Item.id.desc()).limit(limit * 4)
+    # Newest first by the date the item describes, or the day it was
+    # published when it names none (a new item without a date is today's).
+    when = func.coalesce(Item.date, func.date(Item.published_at))
+    stmt = stmt.order_by(when.desc(), Item.published_at.desc(), Item.id.desc()).limit(limit * 4)
     return [i for i in db.session.scalars(stmt) if permissions.can_view(actor, i)][:limit]
 
 

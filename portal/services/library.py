@@ -17,7 +17,7 @@ from ..errors import PermissionDenied
 from ..exchange import FOLDER_OF, FileProblem, Record, library_files, read_file, read_taxonomy, render_file, write_taxonomy
 from ..database import begin_write
 from ..extensions import db
-from ..models import Item, Municipality, TaxonomyTerm, User
+from ..models import Item, Municipality, Region, TaxonomyTerm, User
 from ..models.base import utcnow
 from .common import audit, log_search_change, vocabulary
 from .items import SYSTEM, add_revision, apply_fields, front_matter
@@ -201,3 +201,44 @@ def create_user(actor: Any, email: str, role: str, *, name: str = "", password: 
     audit(actor, "user.create", email, role=role)
     db.session.commit()
     return user, password
+
+
+def set_region(actor: Any, name: str, municipalities: list[str]) -> tuple[Region, list[Municipality]]:
+    """Create the region ``name`` if needed and put ``municipalities`` (names
+    or CBS codes) in it; their items are re-indexed (the region is a facet
+    and decides which curators may publish them). Admins only. Raises
+    ``ValidationFailed`` naming every unknown municipality; nothing is
+    written then."""
+    from ..errors import ValidationFailed
+
+    if actor is not SYSTEM and not permissions.can_administer(actor):
+        raise PermissionDenied("Alleen een beheerder mag regio's indelen.")
+    name = (name or "").strip()
+    if not name or len(name) > 200:
+        raise ValidationFailed({"name": ["Geef de regio een naam van hoogstens 200 tekens."]})
+    begin_write()
+    resolve = vocabulary().resolve_municipality
+    found, unknown = [], []
+    for value in municipalities:
+        m = resolve(value)
+        (found.append(m) if m is not None else unknown.append(value))
+    if unknown:
+        db.session.rollback()
+        raise ValidationFailed({"municipality": [f"Onbekende gemeente '{u}'." for u in unknown]})
+    region = db.session.scalar(select(Region).where(Region.name == name))
+    if region is None:
+        region = Region(name=name)
+        db.session.add(region)
+    for m in found:
+        m.region = region
+    db.session.flush()
+    codes = {m.id for m in found}
+    for item in db.session.scalars(select(Item)):
+        if any(m.id in codes for m in item.municipalities):
+            if item.region_id is None:
+                item.region = region
+            log_search_change(item.id)
+    audit(actor, "region.set", name, municipalities=[m.cbs_code for m in found])
+    db.session.commit()
+    search.nudge()
+    return region, found

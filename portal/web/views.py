@@ -7,16 +7,17 @@ from flask_login import current_user, login_required
 from sqlalchemy import func, select
 
 from .. import permissions, search, taxonomy
-from ..errors import ValidationFailed
+from ..errors import Conflict, ValidationFailed
 from ..extensions import db
 from ..markdown import library_link_target, render
 from ..models import Item, Municipality, Region
 from ..services import items as item_service
-from ..services.items import front_matter
+from ..services.items import front_matter, normalise_newlines
 from . import bp
 from .filters import PATH_TYPES, TYPE_PATHS, item_url
 
 PHASES = list(taxonomy.BUILTIN["phase"])
+TYPE_HEADINGS = {"practice": "Werkwijzen", "lesson": "Geleerde lessen", "profile": "Sleutelfiguren"}
 MAX_QUERY = 500
 
 
@@ -81,8 +82,7 @@ def browse_type(type_path: str):
     item_type = PATH_TYPES[type_path]
     if item_type == "profile" and not current_user.is_authenticated:
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
-    return search_page(preset={"type": [item_type]}, heading=taxonomy.label("type", item_type) + "s"
-                       if item_type != "lesson" else "Geleerde lessen")
+    return search_page(preset={"type": [item_type]}, heading=TYPE_HEADINGS[item_type])
 
 
 @bp.route("/fasen/<phase>")
@@ -184,16 +184,25 @@ def _form_data(item_type: str) -> tuple[dict, str]:
             if value:
                 data[key] = value
         elif key in f and f.get(key, "").strip():
-            data[key] = f.get(key).strip()
-    return data, f.get("body", "")
+            data[key] = normalise_newlines(f.get(key).strip())
+    return data, normalise_newlines(f.get("body", ""))
 
 
-def _form_context(item_type: str, values: dict, body: str, errors=None, preview=None, obj=None):
+def _form_context(item_type: str, values: dict, body: str, errors=None, preview=None, obj=None,
+                  conflict=None):
     munis = db.session.scalars(select(Municipality).order_by(Municipality.name)).all()
     return render_template(
         "web/edit.html", item_type=item_type, values=values, body=body, errors=errors or {},
-        preview=preview, item=obj, municipalities=munis, taxonomy=taxonomy,
+        preview=preview, item=obj, municipalities=munis, taxonomy=taxonomy, conflict=conflict,
+        profiles=_contact_choices(),
     )
+
+
+def _contact_choices() -> list[Item]:
+    """Published profiles the current user may see, for the contact field."""
+    rows = db.session.scalars(select(Item).where(Item.type == "profile", Item.status == "published")
+                              .order_by(Item.title)).all()
+    return [p for p in rows if permissions.can_view(current_user, p)]
 
 
 def _values_of(obj: Item) -> dict:
@@ -249,6 +258,13 @@ def _save(item_type: str, obj: Item | None):
                                        expected_version=version)
     except ValidationFailed as exc:
         return _form_context(item_type, shown, body, errors=exc.errors, obj=obj), 400
+    except Conflict:
+        # Nothing typed is lost: the form comes back with this user's text,
+        # the version saved meanwhile beside it, and the new version number so
+        # that saving again (after merging) is a deliberate choice.
+        db.session.rollback()
+        current = db.session.get(Item, obj.id)
+        return _form_context(item_type, shown, body, obj=current, conflict=current), 409
     flash("Opgeslagen." if saved.status == "published" else "Opgeslagen als concept.", "success")
     return redirect(item_url(saved.type, saved.slug))
 
