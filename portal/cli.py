@@ -98,10 +98,13 @@ def import_command(directory: str) -> None:
     total = len(library_files(Path(directory))) if Path(directory).is_dir() else 0
     with click.progressbar(length=total, label="Importeren", file=sys.stderr) as bar:
         report = import_library(SYSTEM, directory, progress=bar.update)
+    for note in report.notes:
+        click.echo(f"LET OP {note}", err=True)
     for problem in report.problems:
         click.echo(f"GEWEIGERD {problem}", err=True)
+    n = len(report.problems)
     click.echo(f"{len(report.created)} nieuw, {len(report.updated)} bijgewerkt, "
-               f"{len(report.unchanged)} ongewijzigd, {len(report.problems)} problemen.")
+               f"{len(report.unchanged)} ongewijzigd, {n} {'probleem' if n == 1 else 'problemen'}.")
     if report.problems:
         sys.exit(1)
 

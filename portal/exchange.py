@@ -21,6 +21,24 @@ from .taxonomy import EXTENSIBLE
 from .validation import SLUG_RE, Vocabulary, validate_item
 
 FOLDERS = {"practices": "practice", "profiles": "profile", "lessons": "lesson"}
+
+
+class _FrontMatterLoader(yaml.SafeLoader):
+    """SafeLoader without YAML's implicit timestamps: dates stay text here and
+    are checked by the validator, so ``date: 2026-13-45`` is reported in Dutch
+    on its own key and line, next to the file's other problems, instead of
+    making the whole front matter unreadable."""
+
+
+_FrontMatterLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+class _Handler(frontmatter.YAMLHandler):
+    def load(self, fm, **kwargs):
+        return yaml.load(fm, Loader=_FrontMatterLoader)  # noqa: S506 - a SafeLoader subclass
 FOLDER_OF = {v: k for k, v in FOLDERS.items()}
 
 
@@ -136,7 +154,7 @@ def read_file(path: Path, vocab: Vocabulary) -> tuple[Record | None, list[FilePr
     if not text.lstrip().startswith("---"):
         return None, [FileProblem(spath, "Het bestand begint niet met front matter tussen '---'-regels.", line=1)]
     try:
-        post = frontmatter.loads(text)
+        post = frontmatter.loads(text, handler=_Handler())
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 2 if mark else None  # +1 for 1-based, +1 for the opening ---
@@ -145,7 +163,7 @@ def read_file(path: Path, vocab: Vocabulary) -> tuple[Record | None, list[FilePr
         return None, [FileProblem(spath, f"De front matter kan niet gelezen worden: {exc}", line=1)]
     meta = dict(post.metadata)
     lines = _key_lines(text)
-    if any(not isinstance(k, str) for k in meta):
+    if not isinstance(post.metadata, dict) or any(not isinstance(k, str) for k in meta):
         return None, [FileProblem(spath, "Elke sleutel in de front matter moet tekst zijn.", line=1)]
 
     folder_type = FOLDERS.get(path.parent.name)

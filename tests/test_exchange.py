@@ -235,3 +235,63 @@ def test_copy_of_content_folder_imports(empty_app, tmp_path):
     shutil.copytree(CONTENT, copy)
     with empty_app.app_context():
         assert import_library(SYSTEM, copy).ok
+
+
+def test_every_problem_of_a_file_is_reported_in_dutch_with_its_line(empty_app, tmp_path):
+    lib = tmp_path / "lib"
+    write(lib, "practices/veel-fout.md", """
+        ---
+        title: Veel fout
+        date: 2026-13-45
+        themes: [onbekend-thema]
+        evidence: heel-goed
+        started: gisteren
+        ---
+        """)
+    with empty_app.app_context():
+        report = import_library(SYSTEM, lib)
+    problems = {p.key: p for p in report.problems}
+    assert set(problems) == {"date", "themes", "evidence", "started"}
+    assert problems["date"].line == 3 and "JJJJ-MM-DD" in problems["date"].message
+    assert problems["started"].line == 6
+    assert not any("month must be" in str(p) for p in report.problems)
+
+
+def test_dates_survive_the_round_trip_as_dates(empty_app, tmp_path):
+    lib = tmp_path / "lib"
+    write(lib, "lessons/l.md", "---\ntitle: L\ndate: 2018-07-20\nreviewed: '2024-01-02'\n---\n")
+    with empty_app.app_context():
+        assert import_library(SYSTEM, lib).ok
+        item = db.session.scalar(select(Item).where(Item.slug == "l"))
+        from datetime import date
+
+        assert item.date == date(2018, 7, 20) and item.reviewed == date(2024, 1, 2)
+
+
+def test_empty_or_wrong_folder_is_a_problem_and_consent_gap_a_note(empty_app, tmp_path):
+    (tmp_path / "leeg").mkdir()
+    with empty_app.app_context():
+        report = import_library(SYSTEM, tmp_path / "leeg")
+        assert not report.ok and "practices/" in report.problems[0].message
+    lib = tmp_path / "lib"
+    write(lib, "profiles/p.md", "---\ntitle: P\n---\n")
+    result = empty_app.test_cli_runner().invoke(args=["import", str(lib)])
+    assert result.exit_code == 0
+    assert "LET OP" in result.output and "toestemming" in result.output
+    assert "0 problemen" in result.output
+    write(lib, "practices/x.md", "---\ntitle: X\nphase: [nul]\n---\n")
+    result = empty_app.test_cli_runner().invoke(args=["import", str(lib)])
+    assert "1 probleem." in result.output
+
+
+def test_yaml_tags_and_bombs_are_refused_safely(empty_app, tmp_path):
+    lib = tmp_path / "lib"
+    write(lib, "practices/tag.md", "---\ntitle: !!python/object/apply:os.system ['echo hacked']\n---\n")
+    write(lib, "practices/lijst.md", "---\n- een\n- twee\n---\n")
+    bomb = "---\na: &a [x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\ntitle: [*c,*c,*c,*c,*c,*c,*c,*c,*c]\n---\n"
+    (lib / "practices" / "bom.md").write_text(bomb, encoding="utf-8")
+    (lib / "practices" / "latin1.md").write_bytes("---\ntitle: caf\xe9\n---\n".encode("latin-1"))
+    with empty_app.app_context():
+        report = import_library(SYSTEM, lib)
+        assert count() == 0
+    assert {Path(p.path).name for p in report.problems} == {"tag.md", "lijst.md", "bom.md", "latin1.md"}

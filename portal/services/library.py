@@ -49,6 +49,7 @@ class ImportReport:
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     problems: list[FileProblem] = field(default_factory=list)
+    notes: list[FileProblem] = field(default_factory=list)  # imported, but worth knowing
 
     @property
     def ok(self) -> bool:
@@ -81,7 +82,12 @@ def import_library(actor: Any, folder: str | Path, progress=None) -> ImportRepor
     _store_terms(terms)
     vocab = vocabulary(terms)
     seen: dict[tuple[str, str], str] = {}
-    for path in library_files(folder):
+    files = library_files(folder)
+    if not files:
+        report.problems.append(FileProblem(
+            str(folder), "Geen items gevonden: een bibliotheek heeft de submappen practices/, "
+                         "profiles/ en/of lessons/ met .md-bestanden."))
+    for path in files:
         record, problems = read_file(path, vocab)
         if progress:
             progress(1)
@@ -100,6 +106,9 @@ def import_library(actor: Any, folder: str | Path, progress=None) -> ImportRepor
             report.problems.append(FileProblem(record.path, f"Kon niet worden opgeslagen: {exc.__class__.__name__}"))
             continue
         getattr(report, outcome).append(f"{record.type}/{record.slug}")
+        if record.type == "profile" and not record.fields.get("consent"):
+            report.notes.append(FileProblem(record.path, "Geen datum van toestemming: geïmporteerd als concept, "
+                                                         "niet zichtbaar tot er toestemming is.", key="consent"))
     search.nudge()
     return report
 
