@@ -285,7 +285,10 @@ def serve_command(host: str, port: int, workers: int | None) -> None:
         def load_config(self):
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", workers or min(8, 2 * (os.cpu_count() or 1) + 1))
+            from .logs import ACCESS_LOG_FORMAT
+
             self.cfg.set("accesslog", "-")
+            self.cfg.set("access_log_format", ACCESS_LOG_FORMAT)
             self.cfg.set("timeout", 60)
 
         def load(self):

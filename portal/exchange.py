@@ -36,6 +36,20 @@ _FrontMatterLoader.yaml_implicit_resolvers = {
 }
 
 
+def _refuse_aliases(loader, parent, index):
+    # Anchors and aliases (&a / *a) are not needed in front matter and allow
+    # a few hundred bytes to expand to gigabytes ("billion laughs").
+    if loader.check_event(yaml.AliasEvent):
+        event = loader.peek_event()
+        raise yaml.composer.ComposerError(None, None, "verwijzingen (*naam) zijn niet toegestaan", event.start_mark)
+    return yaml.SafeLoader.compose_node(loader, parent, index)
+
+
+_FrontMatterLoader.compose_node = _refuse_aliases  # type: ignore[assignment]
+
+MAX_FILE_BYTES = 2 * 1024 * 1024
+
+
 class _Handler(frontmatter.YAMLHandler):
     def load(self, fm, **kwargs):
         return yaml.load(fm, Loader=_FrontMatterLoader)  # noqa: S506 - a SafeLoader subclass
@@ -145,6 +159,8 @@ def library_files(folder: Path) -> list[Path]:
 def read_file(path: Path, vocab: Vocabulary) -> tuple[Record | None, list[FileProblem]]:
     """Parse and validate one item file; returns the record or the problems."""
     spath = str(path)
+    if path.stat().st_size > MAX_FILE_BYTES:
+        return None, [FileProblem(spath, f"Het bestand is groter dan {MAX_FILE_BYTES // (1024 * 1024)} MB.")]
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
@@ -174,7 +190,7 @@ def read_file(path: Path, vocab: Vocabulary) -> tuple[Record | None, list[FilePr
     if not isinstance(slug, str) or not SLUG_RE.match(slug):
         return None, [FileProblem(spath, f"'{slug}' is geen geldige korte naam: alleen kleine letters a-z, cijfers en streepjes.", key="slug", line=lines.get("slug"))]
     try:
-        result = validate_item(meta, item_type, vocab)
+        result = validate_item(meta, item_type, vocab, body=post.content)
     except ValidationFailed as exc:
         return None, [FileProblem(spath, msg, key=key, line=lines.get(key))
                       for key, msgs in exc.errors.items() for msg in msgs]

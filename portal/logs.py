@@ -18,6 +18,12 @@ from pythonjsonlogger.json import JsonFormatter
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
+#: gunicorn access log line as JSON, with the request id the portal answered with.
+ACCESS_LOG_FORMAT = (
+    '{"time":"%(t)s","remote":"%(h)s","request":"%(r)s","status":%(s)s,'
+    '"bytes":%(b)s,"ms":%(M)s,"request_id":"%({x-request-id}o)s"}'
+)
+
 
 class RequestIdFilter(logging.Filter):
     """Adds ``request_id`` and ``path`` to records made inside a request."""

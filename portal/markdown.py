@@ -61,6 +61,17 @@ def library_link_target(href: str, default_type: str) -> tuple[str, str, str] | 
 
 _local = threading.local()
 
+#: Above these counts a text is not parsed as Markdown (see ``render``); real
+#: practices and lessons stay far below them.
+MAX_OPEN_BRACKETS = 1000
+MAX_INLINE_MARKERS = 20000
+
+
+def _pathological(text: str) -> bool:
+    if text.count("[") > MAX_OPEN_BRACKETS:
+        return True
+    return sum(text.count(c) for c in "[]&*_`<!") > MAX_INLINE_MARKERS
+
 
 def _converter() -> _markdown.Markdown:
     """This thread's Markdown converter: building one loads every extension,
@@ -79,8 +90,14 @@ def render(text: str, link_resolver: Callable[[str], str | None] | None = None) 
     ``link_resolver(href)`` may return a replacement URL for an href (used to
     turn ``../lessons/x.md`` into the item's page) or ``None`` to keep it.
     """
+    text = text or ""
+    if _pathological(text):
+        # Python-Markdown's inline parsing is quadratic in the number of
+        # inline markers in a paragraph ("[" * 30000 takes minutes): such a
+        # text is shown as plain paragraphs instead of tying up a worker.
+        return "".join(f"<p>{html.escape(p)}</p>" for p in re.split(r"\n\s*\n", text) if p.strip())
     md = _converter()
-    raw = md.reset().convert(text or "")
+    raw = md.reset().convert(text)
     return nh3.clean(
         raw,
         tags=ALLOWED_TAGS,

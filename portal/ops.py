@@ -72,9 +72,11 @@ def backup(directory: str | Path) -> Path:
         finally:
             dst.close()
             src.close()
+        target.chmod(0o600)  # contact details and password hashes
         return target
     target = directory / f"portal-{stamp}.pgdump"
     _run_pg(["pg_dump", "--format=custom", "--no-owner", f"--file={target}"], url)
+    target.chmod(0o600)
     return target
 
 

@@ -60,7 +60,9 @@ def item_labels(item: Any) -> list[str]:
         return ["public"]
     if vis == "members":
         return ["members"]
-    return [f"municipality-{code}" for code in sorted(_municipality_codes(item))] or ["members"]
+    # Limited to a municipality but tied to none: only its editors may see it,
+    # and they find it through their drafts list, not through search.
+    return [f"municipality-{code}" for code in sorted(_municipality_codes(item))]
 
 
 def user_labels(user: Any) -> list[str]:

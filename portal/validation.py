@@ -7,6 +7,7 @@ output is a clean mapping of Python values, or a ``ValidationFailed`` whose
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -46,7 +47,9 @@ LIST_KINDS = {"words", "slugs", "languages", "municipalities"}
 #: Front-matter key -> Item attribute where they differ.
 COLUMN_OF = {"phase": "phases", "municipality": "municipalities"}
 
-MAX_TEXT = {"title": 300, "slug": 200, "role": 300, "organisation": 300, "contact_phone": 60}
+MAX_EXTRA = 50_000  # bytes of JSON for keys the format does not know
+MAX_BODY = 200_000  # characters of Markdown; far beyond any real practice
+MAX_TEXT = {"summary": 5000, "title": 300, "slug": 200, "role": 300, "organisation": 300, "contact_phone": 60}
 
 
 @dataclass
@@ -95,7 +98,7 @@ def allowed_keys(item_type: str) -> dict[str, str]:
     return {**COMMON_KEYS, **TYPE_KEYS.get(item_type, {})}
 
 
-def validate_item(data: dict[str, Any], item_type: str, vocab: Vocabulary) -> dict[str, Any]:
+def validate_item(data: dict[str, Any], item_type: str, vocab: Vocabulary, body: str = "") -> dict[str, Any]:
     """Validate a front-matter mapping for an item of ``item_type``.
 
     Returns ``{"fields": {...}, "extra": {...}}``: ``fields`` maps Item
@@ -114,6 +117,11 @@ def validate_item(data: dict[str, Any], item_type: str, vocab: Vocabulary) -> di
     for key, value in data.items():
         kind = known.get(key)
         if kind is None:
+            try:
+                json.dumps(value)
+            except (TypeError, ValueError):
+                err(key, "Deze waarde kan niet bewaard worden: gebruik tekst, getallen, ja/nee, lijsten of tabellen.")
+                continue
             extra[key] = value
             continue
         try:
@@ -129,6 +137,12 @@ def validate_item(data: dict[str, Any], item_type: str, vocab: Vocabulary) -> di
         err("title", "Vul een titel in; bij een profiel de naam die getoond wordt.")
     if item_type == "profile" and clean.get("visibility") == "public":
         err("visibility", "Een profiel kan nooit openbaar zijn; kies 'members' of 'municipality'.")
+    if extra and len(json.dumps(extra)) > MAX_EXTRA:
+        err("front matter", f"De extra sleutels zijn samen te groot (meer dan {MAX_EXTRA // 1000} kB).")
+    if clean.get("visibility") == "municipality" and not clean.get("municipalities"):
+        err("visibility", "'Alleen eigen gemeente' kan alleen met een gemeente; kies een gemeente of een andere zichtbaarheid.")
+    if len(body or "") > MAX_BODY:
+        err("body", f"De tekst is te lang: hoogstens {MAX_BODY:,} tekens.".replace(",", "."))
     if clean.get("started") and clean.get("ended") and clean["ended"] < clean["started"]:
         err("ended", "De einddatum ligt vóór de startdatum.")
     if errors:

@@ -295,3 +295,15 @@ def test_yaml_tags_and_bombs_are_refused_safely(empty_app, tmp_path):
         report = import_library(SYSTEM, lib)
         assert count() == 0
     assert {Path(p.path).name for p in report.problems} == {"tag.md", "lijst.md", "bom.md", "latin1.md"}
+
+
+def test_yaml_aliases_are_refused(empty_app, tmp_path):
+    lib = tmp_path / "lib"
+    write(lib, "practices/lach.md", "---\ntitle: Lach\na: &a [lol, lol]\nb: [*a, *a]\n---\n")
+    write(lib, "practices/binair.md", "---\ntitle: Binair\nblob: !!binary aGFsbG8=\n---\n")
+    with empty_app.app_context():
+        report = import_library(SYSTEM, lib)
+        assert count() == 0
+    messages = {Path(p.path).name: p.message for p in report.problems}
+    assert "verwijzingen" in messages["lach.md"]
+    assert "kan niet bewaard" in messages["binair.md"]

@@ -9,6 +9,7 @@ from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import BooleanField, EmailField, PasswordField
+from werkzeug.security import check_password_hash, generate_password_hash
 from wtforms.validators import DataRequired, Length
 
 from ..database import begin_write
@@ -17,6 +18,7 @@ from ..models import User
 from ..services.common import audit
 
 bp = Blueprint("auth", __name__)
+_DUMMY_HASH = generate_password_hash("not a real password: equal timing for unknown users", method="scrypt")
 
 
 @login_manager.user_loader
@@ -55,7 +57,10 @@ def login():
     if form.validate_on_submit():
         email = form.email.data.strip().lower()
         user = db.session.scalar(select(User).where(User.email == email))
-        # Same answer for an unknown user as for a wrong password.
+        # Same answer, and the same work, for an unknown user as for a wrong
+        # password: otherwise the response time tells which addresses exist.
+        if user is None:
+            check_password_hash(_DUMMY_HASH, form.password.data)
         if user is not None and user.is_active and user.check_password(form.password.data):
             next_url = safe_next(request.args.get("next"))
             lang = session.get("lang")

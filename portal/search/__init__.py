@@ -170,7 +170,7 @@ class SearchIndex:
     def rebuild(self, items, last_change_id: int, progress=None, expected: int | None = None) -> int:
         """Index ``items`` (an iterable of Item rows) into a new generation and
         swap it in; returns the number of documents written."""
-        from .documents import item_document
+        from .documents import safe_document
 
         gen, path = self._new_generation()
         ix = index.create_in(path, build_schema())
@@ -181,7 +181,7 @@ class SearchIndex:
         n = 0
         try:
             for item in items:
-                writer.add_document(**item_document(item))
+                writer.add_document(**safe_document(item))
                 n += 1
                 if progress:
                     progress(1)
@@ -198,7 +198,7 @@ class SearchIndex:
         """Apply change-log rows ``(change_id, item_id, action)`` newer than the
         index's state; ``load_items(ids) -> {id: Item}``. Returns the number
         applied. Raises ``LockError`` when the write lock stays taken."""
-        from .documents import item_document
+        from .documents import safe_document
 
         ix = self.open()
         writer = ix.writer(timeout=timeout)
@@ -218,7 +218,7 @@ class SearchIndex:
                 if item is None:
                     writer.delete_by_term("id", str(item_id))
                 else:
-                    writer.update_document(**item_document(item))
+                    writer.update_document(**safe_document(item))
             writer.update_document(id=STATE_ID, slug=str(pending[-1][0]))
             writer.commit()
             return len(pending)
@@ -443,7 +443,11 @@ def _count_facets(sets, docs) -> dict[str, dict[str, int]]:
 
 class MarkFormatter(highlight.HtmlFormatter):
     """Wraps each matched term in a bare ``<mark>``; all other text is
-    HTML-escaped by the base class, so a snippet is safe HTML."""
+    HTML-escaped by the base class, so a snippet is safe HTML. Fragments are
+    joined with a spaced ellipsis."""
+
+    def __init__(self):
+        super().__init__(between=" … ")
 
     def format_token(self, text, token, replace=False):
         return "<mark>%s</mark>" % highlight.htmlescape(highlight.get_text(text, token, replace), quote=False)

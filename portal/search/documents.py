@@ -5,8 +5,12 @@ from __future__ import annotations
 from datetime import datetime, time
 from typing import Any
 
+import logging
+
 from .. import permissions, taxonomy
 from ..markdown import plain_text
+
+log = logging.getLogger(__name__)
 
 
 def effective_phases(item: Any) -> list[str]:
@@ -38,7 +42,19 @@ def _labels(kind: str, keys: list[str]) -> list[str]:
     return [taxonomy.label(kind, k) for k in keys]
 
 
-def item_document(item: Any) -> dict[str, Any]:
+def safe_document(item: Any) -> dict[str, Any]:
+    """``item_document``, or when building it fails (a body the renderer
+    chokes on), the same without the body: the item stays findable by its
+    title and, above all, keeps correct permission labels, and the change log
+    is never blocked by one bad item."""
+    try:
+        return item_document(item)
+    except Exception:
+        log.exception("indexing %s/%s without its body", item.type, item.slug)
+        return item_document(item, with_body=False)
+
+
+def item_document(item: Any, with_body: bool = True) -> dict[str, Any]:
     """The index document of ``item``: text fields, facet keys, permission labels.
 
     Leaves out ``contact_email`` and ``contact_phone`` on purpose: what is not
@@ -58,7 +74,7 @@ def item_document(item: Any) -> dict[str, Any]:
         tags += language_names(item.languages or [])
     tags += _labels("key_figure_type", kfts)
     tags += [m.name for m in item.municipalities]
-    body = plain_text(item.body or "")
+    body = plain_text(item.body or "") if with_body else ""
     when = item.date or (item.published_at or item.created_at or datetime(1970, 1, 1)).date()
     doc = {
         "id": str(item.id),
@@ -68,7 +84,10 @@ def item_document(item: Any) -> dict[str, Any]:
         "summary": item.summary or "",
         "tags": " ; ".join(tags),
         "body": body,
-        "spell": " ".join([item.title or "", item.summary or "", " ".join(tags), body]),
+        # "Did you mean" draws on this field for every caller, so it holds only
+        # words everyone may see: a restricted item's words never reach it.
+        "spell": " ".join([item.title or "", item.summary or "", " ".join(tags), body])
+        if permissions.item_labels(item) == ["public"] else "",
         "labels": ",".join(permissions.item_labels(item)),
         "theme": ",".join(item.themes or []),
         "phase": ",".join(effective_phases(item)),

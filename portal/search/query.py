@@ -8,6 +8,28 @@ query's shape and :func:`suggest` for spelling suggestions.
 The text analysis is shared with the index through
 :func:`portal.search.analysis.analyze_word`, so a query word and the indexed
 word meet on the same stem and compound parts.
+
+Ranking notes (measured on ``benchmarks/relevance.py``):
+
+* IDF-aware combination (:class:`~portal.search.matchers.AllWordsOr` with
+  ``keys``): Whoosh's BM25F idf ``ln(N/(df+1)) + 1`` never drops below 1, so
+  in a collection about key figures "sleutelfiguur" or "gemeente" still
+  weigh half as much as the subject word of a question. Each word's clause is
+  rescaled to the Robertson/Sparck Jones idf, and the all-words bonus is a
+  coverage bonus ``3 x coverage ** 2`` with coverage = the idf-weighted share
+  of the core words a document contains (1 = all of them, as before).
+* Agent-noun derivation (``-er``): ``jongerenwerk`` ~ ``jongerenwerker``
+  (and their synonyms, e.g. ``straatcoach``) at half weight, both ways.
+
+Executor contract (speed): run the scored query with
+``searcher.search(q, filter=allowed, limit=page * per_page)`` (default
+``optimize=True``): the matchers prune with MaxScore (see
+:mod:`portal.search.matchers`), so the top k is the full ranking's top k,
+but ``len(results)`` and ``results.docs()`` are then NOT the matches. Take
+the total and the facets from ``set(searcher.docs_for_query(
+build_match_query(text))) & allowed`` (same docset as the scored query,
+built from postings sets, several times cheaper than walking the matcher
+tree), and decide the fuzzy retry on that count too.
 """
 
 from __future__ import annotations
@@ -19,9 +41,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from whoosh import matching
 from whoosh import query as wq
-from whoosh.util import make_binary_tree
 
 from .analysis import (
     STOP_WORDS,
@@ -33,6 +53,7 @@ from .analysis import (
     stem,
     zipf,
 )
+from .matchers import ALL_WORDS_BOOST, AllWordsOr, DisMax, MatchSet, SumOr
 
 __all__ = [
     "FIELD_BOOSTS",
@@ -40,6 +61,7 @@ __all__ = [
     "BuiltQuery",
     "DisMax",
     "Synonyms",
+    "build_match_query",
     "build_query",
     "highlight_terms",
     "load_synonyms",
@@ -56,9 +78,13 @@ STEMMED_FIELDS = ("title", "summary", "tags", "body")
 
 SYNONYM_WEIGHT = 0.5  #: a synonym scores half of the word itself
 PARTS_WEIGHT = 0.6  #: "werker voor jongeren" for the query "jongerenwerker"
+#: the activity for the agent noun and back: "jongerenwerk" ~ "jongerenwerker"
+DERIVATION_WEIGHT = 0.5
+DERIVATION_MIN_ZIPF = 2.5  #: the derived word must be a known Dutch word
 SOFT_WEIGHT = 0.3  #: filler words of questions ("ik zoek iemand die ...")
 FUZZY_WEIGHT = 0.6  #: typo-tolerant alternatives (fuzzy=True only)
-ALL_WORDS_BOOST = 3.0  #: extra x(score of core words) when a document has them all
+#: all-words bonus x (idf-weighted share of the core words matched) ** this
+COVERAGE_POWER = 2.0
 TIEBREAK = 0.1  #: DisjunctionMax: a little credit for matching more fields
 
 MAX_INPUT_CHARS = 4000  #: the rest of a long paste is ignored
@@ -73,6 +99,7 @@ SOFT_WORDS = frozenset(
     zoek zoeken zoekt gezocht graag kent ken kennen weet weten vind vinden
     informatie info ervaring ervaringen tip tips voorbeeld voorbeelden manier
     manieren spreekt spreken praat praten iemand mensen
+    sprekend sprekende krijg krijgt krijgen doe doet doen ga gaat gaan
     """.split()
 )
 
@@ -185,6 +212,7 @@ class _Unit:
     folded: str = ""  # the folded single word (spell field, fuzzy)
     exact: bool = False  # quoted: no parts, synonyms or fuzziness
     soft: bool = False
+    derived: tuple[str, ...] = ()  # stems of agent-noun derivations (-er)
 
 
 def _segments(text: str) -> list[tuple[str, bool]]:
@@ -213,7 +241,8 @@ def _units(text: str, synonyms: Synonyms) -> list[_Unit]:
             whole, _ = analyze_word(folded)
             leaves = () if quoted else tuple(dict.fromkeys(stem(p) for p in split_compound(folded)))
             plain.append(_Unit([raw], (whole,), leaves, folded, exact=quoted,
-                               soft=folded in SOFT_WORDS))
+                               soft=folded in SOFT_WORDS,
+                               derived=() if quoted else _agent_derivations(folded, whole)))
         units.extend(_merge_synonym_phrases(plain, synonyms))
         if len(units) >= MAX_WORDS:
             break
@@ -222,6 +251,36 @@ def _units(text: str, synonyms: Synonyms) -> list[_Unit]:
         for u in units:
             u.soft = False
     return units
+
+
+@functools.lru_cache(maxsize=10_000)
+def _agent_derivations(folded: str, whole: str) -> tuple[str, ...]:
+    """Stems of the agent noun of an activity noun/verb and back.
+
+    Dutch forms agent nouns with ``-er`` (``jongerenwerk`` -> ``jongerenwerker``,
+    ``onderzoek`` -> ``onderzoeker``, ``sport`` -> ``sporter``); a searcher for
+    the activity is served by texts about the people doing it and vice versa.
+    Only when the other form is a known Dutch word (wordfreq) and the base has
+    at least 5 letters, so ``ouder`` is not taken for ``oud`` + ``-er``.
+    """
+    out: list[str] = []
+    if not folded.isalpha():
+        return ()
+    parts = split_compound(folded)
+    head = parts[-1] if len(parts) > 1 and folded.endswith(parts[-1]) else ""
+    candidates = [(folded + "er", head + "er" if head else "")]
+    if folded.endswith("er") and not folded.endswith(("der", "ter")):
+        candidates.append((folded[:-2], head[:-2] if head.endswith("er") else ""))
+    for other, other_head in candidates:
+        known = (len(other) >= 5 and zipf(other) >= DERIVATION_MIN_ZIPF
+                 and len(min(other, folded, key=len)) >= 5)
+        if not known and len(other_head) >= 4:  # jongeren|werk -> jongeren|werker
+            known = zipf(other_head) >= DERIVATION_MIN_ZIPF
+        if known and not other.endswith("d"):
+            s = stem(other)
+            if s != whole and s not in out:
+                out.append(s)
+    return tuple(out)
 
 
 def _merge_synonym_phrases(units: list[_Unit], synonyms: Synonyms) -> list[_Unit]:
@@ -246,157 +305,6 @@ def _merge_synonym_phrases(units: list[_Unit], synonyms: Synonyms) -> list[_Unit
 # --------------------------------------------------------------------------
 
 
-class _DisMaxMatcher(matching.DisjunctionMaxMatcher):
-    """A correct DisjunctionMax matcher.
-
-    Whoosh 2.7.5's ``DisjunctionMaxMatcher.score`` takes the max over both
-    sub-matchers even when one of them sits on another document (scores leak
-    between documents) and ignores ``tiebreak``. Here a document scores
-    ``max + tiebreak * min`` of the sub-matchers positioned on it. Block
-    quality is switched off, so collectors never skip on a wrong bound.
-    """
-
-    def score(self):
-        a, b = self.a, self.b
-        if not a.is_active():
-            return b.score()
-        if not b.is_active():
-            return a.score()
-        if a.id() != b.id():
-            return (a if a.id() < b.id() else b).score()
-        sa, sb = a.score(), b.score()
-        return max(sa, sb) + self.tiebreak * min(sa, sb)
-
-    def supports_block_quality(self):
-        return False
-
-    def copy(self):
-        return self.__class__(self.a.copy(), self.b.copy(), tiebreak=self.tiebreak)
-
-    def replace(self, minquality=0):
-        a, b = self.a, self.b
-        if not (a.is_active() or b.is_active()):
-            return matching.NullMatcher()
-        if not a.is_active():
-            return b.replace(minquality)
-        if not b.is_active():
-            return a.replace(minquality)
-        na, nb = a.replace(minquality), b.replace(minquality)
-        if na is a and nb is b:
-            return self
-        return self.__class__(na, nb, tiebreak=self.tiebreak)
-
-
-class DisMax(wq.DisjunctionMax):
-    """``DisjunctionMax`` scored by :class:`_DisMaxMatcher` (see there)."""
-
-    def _matcher(self, subs, searcher, context):
-        m = make_binary_tree(_DisMaxMatcher, [q.matcher(searcher, context) for q in subs],
-                             tiebreak=self.tiebreak)
-        return matching.WrappingMatcher(m, self.boost) if self.boost != 1.0 else m
-
-
-class _AllWordsMatcher(matching.Matcher):
-    """Union of word clauses; all "core" words on a document add a bonus.
-
-    Score = sum of the matching clauses + ``bonus`` x sum of the core
-    clauses when every core clause matches: what ``Or([And(core) ^ bonus,
-    Or(all)])`` scores, in one pass over the postings instead of two.
-    """
-
-    def __init__(self, children, core, bonus):
-        self._kids, self._core, self._bonus = list(children), list(core), bonus
-
-    def _active(self):
-        return [(m, c) for m, c in zip(self._kids, self._core) if m.is_active()]
-
-    def is_active(self):
-        return any(m.is_active() for m in self._kids)
-
-    def id(self):
-        return min(m.id() for m in self._kids if m.is_active())
-
-    def next(self):
-        current = self.id()
-        for m in self._kids:
-            if m.is_active() and m.id() == current:
-                m.next()
-
-    def skip_to(self, id):
-        for m in self._kids:
-            if m.is_active() and m.id() < id:
-                m.skip_to(id)
-
-    def score(self):
-        current, total, core, complete = self.id(), 0.0, 0.0, True
-        for m, is_core in zip(self._kids, self._core):
-            if m.is_active() and m.id() == current:
-                sc = m.score()
-                total += sc
-                core += sc if is_core else 0.0
-            elif is_core:
-                complete = False
-        return total + self._bonus * core if complete else total
-
-    def weight(self):
-        current = self.id()
-        return sum(m.weight() for m in self._kids if m.is_active() and m.id() == current)
-
-    def children(self):
-        return [m for m in self._kids if m.is_active()]
-
-    def supports(self, astype):
-        return all(m.supports(astype) for m in self._kids)
-
-    def supports_block_quality(self):
-        return False
-
-    def depth(self):
-        return 1 + max((m.depth() for m in self._kids), default=0)
-
-    def reset(self):
-        for m in self._kids:
-            m.reset()
-
-    def copy(self):
-        return self.__class__([m.copy() for m in self._kids], self._core, self._bonus)
-
-    def replace(self, minquality=0):
-        # children get minquality 0: a clause too weak alone still adds up
-        live = self._active()
-        if not live:
-            return matching.NullMatcher()
-        done = any(c and not m.is_active() for m, c in zip(self._kids, self._core))
-        bonus = 0.0 if done else self._bonus  # an exhausted core word: no bonus left
-        if len(live) == 1 and not bonus:
-            return live[0][0].replace()
-        return self.__class__([m.replace() for m, _ in live], [c for _, c in live], bonus)
-
-
-class AllWordsOr(wq.Or):
-    """``Or`` of word clauses scored by :class:`_AllWordsMatcher`.
-
-    ``core``: one flag per subquery, True for the words a document must all
-    contain to get the ``bonus`` (filler words are not core).
-    """
-
-    def __init__(self, subqueries, core=None, bonus=ALL_WORDS_BOOST, boost=1.0):
-        super().__init__(subqueries, boost=boost)
-        self.core = list(core) if core is not None else [True] * len(subqueries)
-        self.bonus = bonus
-
-    def normalize(self):
-        subs = [q.normalize() for q in self.subqueries]
-        return self.__class__(subs, self.core, self.bonus, self.boost)
-
-    def apply(self, fn):
-        return self.__class__([fn(q) for q in self.subqueries], self.core, self.bonus, self.boost)
-
-    def _matcher(self, subs, searcher, context):
-        m = _AllWordsMatcher([q.matcher(searcher, context) for q in subs], self.core, self.bonus)
-        return matching.WrappingMatcher(m, self.boost) if self.boost != 1.0 else m
-
-
 def _terms(field: str, stems: Sequence[str], boost: float, phrase: bool = False) -> wq.Query:
     if len(stems) == 1:
         return wq.Term(field, stems[0], boost=boost)
@@ -412,19 +320,34 @@ def _fuzzy_params(word: str) -> tuple[int, int] | None:
     return (2, 2) if len(word) >= 8 else (1, 1)
 
 
+def _derived_alternatives(unit: _Unit, synonyms: Synonyms, taken) -> list[tuple[tuple[str, ...], float]]:
+    """(stems, weight) of a unit's derivations and their synonyms."""
+    seen = {tuple(unit.stems), *map(tuple, taken)}
+    out = []
+    for d in unit.derived:
+        for alt, w in [((d,), DERIVATION_WEIGHT)] + [
+                (a, DERIVATION_WEIGHT * SYNONYM_WEIGHT) for a in synonyms.expand((d,))]:
+            if alt not in seen:
+                seen.add(alt)
+                out.append((alt, w))
+    return out
+
+
 def _unit_query(unit: _Unit, boosts: dict[str, float], synonyms: Synonyms, fuzzy: bool) -> wq.Query:
     alternatives = [] if unit.exact else synonyms.expand(unit.stems)
     fz = _fuzzy_params(unit.folded) if fuzzy and unit.folded and not unit.exact else None
+    derived = _derived_alternatives(unit, synonyms, alternatives)
     per_field = []
     for field, boost in boosts.items():
         alts = [_terms(field, unit.stems, boost, phrase=True)]
         if len(unit.parts) > 1:
             alts.append(_terms(field, unit.parts, boost * PARTS_WEIGHT))
         alts += [_terms(field, alt, boost * SYNONYM_WEIGHT, phrase=True) for alt in alternatives]
+        alts += [_terms(field, alt, boost * w) for alt, w in derived]
         if fz:
             alts.append(wq.FuzzyTerm(field, unit.stems[0], boost=boost * FUZZY_WEIGHT,
                                      maxdist=fz[0], prefixlength=fz[1], constantscore=False))
-        per_field.append(alts[0] if len(alts) == 1 else wq.Or(alts))
+        per_field.append(alts[0] if len(alts) == 1 else SumOr(alts))
     if fz:
         per_field.append(wq.FuzzyTerm(SPELL_FIELD, unit.folded, boost=FUZZY_WEIGHT,
                                       maxdist=fz[0], prefixlength=fz[1], constantscore=False))
@@ -465,7 +388,11 @@ def build_query(
     :class:`AllWordsOr`, which scores like ``Or(And(words) x3, Or(words))``
     in one pass, so documents matching every word rank above those matching
     some; filler words of questions (:data:`SOFT_WORDS`) count less and are
-    not required for that bonus.
+    not required for that bonus. That bonus and the words' weights are
+    IDF-aware (see the module notes): missing a word found in most documents
+    costs little, missing the rare subject word a lot. A word also finds its
+    agent-noun derivation (``jongerenwerk`` <-> ``jongerenwerker``) and that
+    form's synonyms at :data:`DERIVATION_WEIGHT`.
 
     Returns ``BuiltQuery(query, words)``: ``query`` is ``None`` when the
     input has no content words (empty, only stop words or punctuation);
@@ -486,7 +413,37 @@ def build_query(
         return BuiltQuery(clauses[0], words)
     core = [not u.soft for u in units]
     bonus = ALL_WORDS_BOOST if sum(core) >= 2 else 0.0
-    return BuiltQuery(AllWordsOr(clauses, core, bonus), words)
+    keys = [(u.stems, u.parts) for u in units]
+    return BuiltQuery(AllWordsOr(clauses, core, bonus, keys=keys, fields=tuple(boosts),
+                                 power=COVERAGE_POWER), words)
+
+
+def _unscored(q: wq.Query) -> wq.Query:
+    """``q`` with DisMax/AllWordsOr turned into plain ``Or`` nodes."""
+    if isinstance(q, (DisMax, wq.Or)):
+        return wq.Or([_unscored(sub) for sub in q.subqueries])
+    return q
+
+
+def build_match_query(
+    text: str,
+    *,
+    fields_boosts: dict[str, float] | None = None,
+    fuzzy: bool = False,
+    synonyms: Synonyms | None = None,
+) -> wq.Query | None:
+    """The unscored twin of :func:`build_query`: the same documents, no ranking.
+
+    Same arguments; returns a :class:`~portal.search.matchers.MatchSet` over
+    exactly the terms, compound-part ``And``s and phrases of
+    ``build_query(text, ...)`` (so its docset is the scored query's docset),
+    or ``None`` when that is ``None``. Its matcher builds the docset from set
+    unions/intersections of postings, so ``set(searcher.docs_for_query(q))``
+    is cheap; every document scores 1.0: for exact totals and facet counts
+    while the scored query runs with a ``limit``.
+    """
+    q = build_query(text, fields_boosts=fields_boosts, fuzzy=fuzzy, synonyms=synonyms).query
+    return None if q is None else MatchSet([_unscored(q)])
 
 
 def highlight_terms(text: str, synonyms: Synonyms | None = None) -> set[str]:
@@ -500,6 +457,8 @@ def highlight_terms(text: str, synonyms: Synonyms | None = None) -> set[str]:
     for unit in _units(str(text or ""), synonyms):
         terms.update(unit.stems)
         terms.update(unit.parts)
+        for alt, _w in _derived_alternatives(unit, synonyms, ()):
+            terms.update(alt)
         if not unit.exact:
             for alt in synonyms.expand(unit.stems):
                 terms.update(alt)

@@ -30,12 +30,24 @@ def _strip_suffix(name: str) -> str:
 
 
 
+#: Everyday names that differ from CBS's official ones.
+ALIASES = {
+    "den haag": "GM0518",  # 's-Gravenhage
+    "den bosch": "GM0796",  # 's-Hertogenbosch
+    "s-gravenhage": "GM0518",
+    "s-hertogenbosch": "GM0796",
+    "'s gravenhage": "GM0518",
+    "'s hertogenbosch": "GM0796",
+}
+
+
 def municipality_resolver():
     """Return ``resolve(name_or_code) -> Municipality | None``.
 
     Accepts a CBS code (``GM0503``), the official name in any letter case
-    (``'s-Hertogenbosch``), or a name without CBS's province suffix when that
-    is unambiguous (``Hengelo`` -> ``Hengelo (O.)``; ``Bergen`` stays unknown).
+    (``'s-Hertogenbosch``), an everyday name (``Den Haag``, ``Den Bosch``), or
+    a name without CBS's province suffix when that is unambiguous (``Hengelo``
+    -> ``Hengelo (O.)``; ``Bergen`` stays unknown).
     """
     rows = db.session.scalars(select(Municipality)).all()
     by_code = {m.cbs_code.upper(): m for m in rows}
@@ -48,7 +60,8 @@ def municipality_resolver():
         text = (value or "").strip()
         if not text:
             return None
-        found = by_code.get(text.upper()) or by_name.get(text.casefold())
+        found = (by_code.get(text.upper()) or by_name.get(text.casefold())
+                 or by_code.get(ALIASES.get(text.casefold(), "")))
         if found:
             return found
         candidates = by_short.get(text.casefold(), [])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 import unicodedata
 from datetime import date
 from typing import Any
@@ -55,13 +56,14 @@ def slugify(text: str, max_length: int = 80) -> str:
 
 
 def _unique_slug(item_type: str, base: str, exclude_id: int | None = None) -> str:
-    slug, n = base, 1
+    """``base``, or ``base`` with a random suffix when taken: a counter
+    (``-2``) would tell an author that a hidden item with that name exists."""
+    slug = base
     while True:
         existing = db.session.scalar(select(Item.id).where(Item.type == item_type, Item.slug == slug))
         if existing is None or existing == exclude_id:
             return slug
-        n += 1
-        slug = f"{base[:75]}-{n}"
+        slug = f"{base[:70]}-{secrets.token_hex(3)}"
 
 
 def front_matter(item: Item) -> dict[str, Any]:
@@ -171,12 +173,18 @@ def save_item(
     if not may_publish:
         for key in _MANAGED:
             data.pop(key, None)
-    result = validate_item(data, item_type, vocab or vocabulary())
+    result = validate_item(data, item_type, vocab or vocabulary(), body=body)
     clean, extra = result["fields"], result["extra"]
     if not may_publish:
         clean["status"] = item.status if item is not None else "draft"
         if item is not None:
             clean["reviewed"], clean["review_due"] = item.reviewed, item.review_due
+        if item is not None and item.status == "published":
+            # Who may read a published item is a curator's decision: an author
+            # cannot widen (or move) its audience without review.
+            clean["visibility"] = item.visibility
+            clean["municipalities"] = list(item.municipalities)
+            clean["region"] = item.region.name if item.region else None
     if item_type == "profile" and not clean.get("consent") and clean.get("status", "published") == "published":
         clean["status"] = "draft"  # no consent, never shown (content format)
 

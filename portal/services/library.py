@@ -168,6 +168,7 @@ def export_library(actor: Any, folder: str | Path, progress=None) -> int:
             continue
         path = folder / FOLDER_OF[item.type] / f"{item.slug}.md"
         path.write_text(render_file(front_matter(item), item.body or ""), encoding="utf-8")
+        path.chmod(0o600)  # profiles carry contact details
         n += 1
         if progress:
             progress(1)

@@ -173,7 +173,7 @@ def _form_data(item_type: str) -> tuple[dict, str]:
     f = request.form
     data: dict = {}
     for key in allowed_keys(item_type):
-        if key in ("type", "slug"):
+        if key in ("type", "slug", "region"):  # not on the form: never taken from a request
             continue
         if key in FORM_LISTS:
             data[key] = f.getlist(key)

@@ -13,6 +13,7 @@ from portal.search.query import (
     AllWordsOr,
     DisMax,
     Synonyms,
+    build_match_query,
     build_query,
     highlight_terms,
     load_synonyms,
@@ -345,3 +346,72 @@ def test_no_suggestion_for_known_words(searcher):
 def test_highlight_terms():
     terms = highlight_terms("jongerenwerker mkb")
     assert {"jongerenwerker", "jonger", "werker", "mkb", "mid", "kleinbedrijf"} <= terms
+
+
+# -- derivations, IDF-aware coverage, unscored docset -------------------------------
+
+
+def test_agent_noun_derivation_both_ways(searcher):
+    from portal.search.query import _agent_derivations
+
+    assert _agent_derivations("jongerenwerk", "jongerenwerk") == ("jongerenwerker",)
+    assert _agent_derivations("jongerenwerker", "jongerenwerker") == ("jongerenwerk",)
+    assert _agent_derivations("ouder", "ouder") == ()  # not oud + -er
+    assert "jongerenwerker" in highlight_terms("jongerenwerk")
+    assert ids(searcher, "jongerenwerk")[0] == "ahmed"  # "jongerenwerker" in the title
+
+
+def test_language_participle_is_filler():
+    q, words = build_query("Somalisch sprekende jongerenwerker")
+    assert words == ["Somalisch", "sprekende", "jongerenwerker"]
+    assert q.core == [True, False, True]
+
+
+def test_rare_word_counts_more_than_common_word(searcher):
+    # "sleutelfiguren" is in many documents, "Kanaleneiland" in one: missing
+    # the common word costs less than missing the rare one
+    found = ids(searcher, "sleutelfiguren Kanaleneiland")
+    assert found[0] == "phrase"
+    q, _ = build_query("sleutelfiguren Kanaleneiland")
+    m = q.matcher(searcher)
+    assert m._mult[1] > m._mult[0] and m._cover[1] > m._cover[0]
+
+
+@pytest.mark.parametrize("text", ["sleutelfiguren werving", "polarisatie school buurt",
+                                  "jongerenwerk Somalisch", "wie spreekt Arabisch", "radicalisering",
+                                  "sleutelfiguren in de wijk Kanaleneiland", "docenten weerbaarheid"])
+@pytest.mark.parametrize("k", [1, 3])
+def test_top_k_pruning_keeps_the_full_ranking(searcher, text, k):
+    # MaxScore/replace() pruning: the same documents in the same order; a
+    # score may only lose DisMax tiebreak credit (<= 10 %)
+    q, _ = build_query(text)
+    full = searcher.search(q, limit=None)
+    top = searcher.search(q, limit=k)
+    assert [h["id"] for h in top] == [h["id"] for h in full][:k]
+    for a, b in zip(top, full):
+        assert b.score * 0.9 <= a.score <= b.score + 1e-9
+
+
+def test_sum_or_max_quality_is_an_upper_bound(searcher):
+    from portal.search.matchers import SumOr
+
+    # a plain Or of 3+ clauses on a small index preloads an ArrayUnionMatcher
+    # whose max_quality is the largest clause maximum, not their sum
+    q = SumOr([wq.Term("body", "sleutelfigur"), wq.Term("body", "wijk"), wq.Term("title", "wijk")])
+    m = q.matcher(searcher)
+    bound = m.max_quality()
+    best = 0.0
+    while m.is_active():
+        best = max(best, m.score())
+        m.next()
+    assert best <= bound + 1e-9
+
+
+@pytest.mark.parametrize("text", ["sleutelfiguren werving", "jongerenwerkers", "mkb",
+                                  '"sleutelfiguren in de wijk"', "polarsatie", "ik zoek iemand"])
+@pytest.mark.parametrize("fuzzy", [False, True])
+def test_match_query_docset_equals_scored_docset(searcher, text, fuzzy):
+    q, _ = build_query(text, fuzzy=fuzzy)
+    scored = {h.docnum for h in searcher.search(q, limit=None)}
+    assert set(searcher.docs_for_query(build_match_query(text, fuzzy=fuzzy))) == scored
+    assert build_match_query("de het een") is None

@@ -1,0 +1,452 @@
+"""Custom Whoosh queries/matchers used by :mod:`portal.search.query`.
+
+* :class:`DisMax`: a correct ``DisjunctionMax`` (max + tiebreak x min).
+* :class:`AllWordsOr`: an ``Or`` of word clauses with an all-words bonus, in
+  one pass; optionally IDF-aware (see there).
+
+* :class:`SumOr`: an ``Or`` whose ``max_quality`` is a true bound.
+* :class:`MatchSet`: the unscored docset of a query, from postings sets.
+
+Top-k search (``searcher.search(q, limit=k)``) prunes through
+``replace(minquality)`` and ``max_quality`` (MaxScore at the word level, see
+:class:`_AllWordsMatcher`; field-level as Whoosh does, see
+:class:`_DisMaxMatcher`). Block-quality skipping is not claimed
+(``supports_block_quality`` is False): an exact version (skip only up to the
+earliest block end among the children) skipped almost nothing on a 10,000
+document index, since BM25 block bounds (max tf with min length) are loose.
+With a ``limit``, a collector's count is NOT the number of matches (pruned
+documents are never visited): count with :class:`MatchSet`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from whoosh import matching
+from whoosh import query as wq
+from whoosh.util import make_binary_tree
+
+__all__ = ["ALL_WORDS_BOOST", "AllWordsOr", "DisMax", "MatchSet", "SumOr"]
+
+ALL_WORDS_BOOST = 3.0  #: extra x(score of core words) when a document has them all
+
+
+class SumOr(wq.Or):
+    """``Or`` that always uses Whoosh's binary tree of union matchers.
+
+    On small indexes (< 5,000 documents) a plain ``Or`` of 3+ clauses
+    preloads its matches into an ``ArrayUnionMatcher``, whose
+    ``max_quality`` is the *largest* clause maximum although scores are
+    summed: not an upper bound, which breaks top-k pruning.
+    """
+
+    matcher_type = wq.Or.DEFAULT_MATCHER
+
+
+# --------------------------------------------------------------------------
+# DisjunctionMax
+# --------------------------------------------------------------------------
+
+
+class _DisMaxMatcher(matching.DisjunctionMaxMatcher):
+    """A correct DisjunctionMax matcher.
+
+    Whoosh 2.7.5's ``DisjunctionMaxMatcher.score`` takes the max over both
+    sub-matchers even when one of them sits on another document (scores leak
+    between documents) and ignores ``tiebreak``. Here a document scores
+    ``max + tiebreak * min`` of the sub-matchers positioned on it.
+
+    ``replace(minquality)`` prunes like Whoosh's: each side drops what cannot
+    reach ``minquality`` on its own. A document in the top k keeps its best
+    field, but may lose the ``tiebreak`` credit (<= 10 %) of a field whose
+    best possible score is below the k-th score: its score can come out a
+    little lower, never higher. Exact pruning would have to keep every field
+    whenever another field alone can reach the threshold, i.e. almost always.
+    """
+
+    def score(self):
+        a, b = self.a, self.b
+        if not a.is_active():
+            return b.score()
+        if not b.is_active():
+            return a.score()
+        if a.id() != b.id():
+            return (a if a.id() < b.id() else b).score()
+        sa, sb = a.score(), b.score()
+        return max(sa, sb) + self.tiebreak * min(sa, sb)
+
+    def supports_block_quality(self):
+        return False
+
+    def max_quality(self):
+        a, b = self.a, self.b
+        qa = _maxq(a) if a.is_active() else 0.0
+        qb = _maxq(b) if b.is_active() else 0.0
+        return max(qa, qb) + self.tiebreak * min(qa, qb)
+
+    def next(self):
+        self._id = None  # UnionMatcher caches the current id
+        a, b = self.a, self.b
+        if not a.is_active():
+            return b.next()
+        if not b.is_active():
+            return a.next()
+        ida, idb = a.id(), b.id()
+        r = False
+        if ida <= idb:
+            r = a.next() or r
+        if idb <= ida:
+            r = b.next() or r
+        return r
+
+    def copy(self):
+        return self.__class__(self.a.copy(), self.b.copy(), tiebreak=self.tiebreak)
+
+    def replace(self, minquality=0):
+        a, b = self.a, self.b
+        if not (a.is_active() or b.is_active()):
+            return matching.NullMatcher()
+        if not a.is_active():
+            return b.replace(minquality)
+        if not b.is_active():
+            return a.replace(minquality)
+        if minquality and self.max_quality() < minquality:
+            return matching.NullMatcher()
+        # as Whoosh's own DisjunctionMaxMatcher: each side may drop what scores
+        # below ``minquality`` on its own (see the class notes)
+        na, nb = a.replace(minquality), b.replace(minquality)
+        if na is a and nb is b:
+            return self
+        if not na.is_active():
+            return nb
+        if not nb.is_active():
+            return na
+        return self.__class__(na, nb, tiebreak=self.tiebreak)
+
+
+def _maxq(m) -> float:
+    """``m.max_quality()``, or infinity when the matcher cannot tell."""
+    try:
+        return m.max_quality()
+    except Exception:  # noqa: BLE001 - NoQualityAvailable and friends
+        return math.inf
+
+
+class DisMax(wq.DisjunctionMax):
+    """``DisjunctionMax`` scored by :class:`_DisMaxMatcher` (see there)."""
+
+    def _matcher(self, subs, searcher, context):
+        m = make_binary_tree(_DisMaxMatcher, [q.matcher(searcher, context) for q in subs],
+                             tiebreak=self.tiebreak)
+        return matching.WrappingMatcher(m, self.boost) if self.boost != 1.0 else m
+
+
+# --------------------------------------------------------------------------
+# All words
+# --------------------------------------------------------------------------
+
+
+class _AllWordsMatcher(matching.Matcher):
+    """Union of word clauses with an all-words (coverage) bonus.
+
+    Per document: ``total = sum(mult_i * s_i)`` over the matching clauses,
+    ``core = sum(mult_i * s_i)`` over the matching core clauses, and
+    ``score = total + bonus * f(coverage) * core``. ``coverage`` is the share
+    of the core clauses' weights (``cover``) the document matches. With
+    ``power=None``, ``f`` is 1 at full coverage and 0 otherwise (what
+    ``Or([And(core) ^ bonus, Or(all)])`` scores); with a power ``p``,
+    ``f = coverage ** p`` (partial credit, steeply less for missing words).
+
+    Top-k pruning (MaxScore, Turtle & Flood 1995): when the collector calls
+    ``replace(k-th best score)``, the clauses whose combined best possible
+    score (bonus included) stays below it become "non-essential": the matcher
+    then visits only documents of the essential clauses and looks the others
+    up (``skip_to``) just for those. A document matching only non-essential
+    clauses cannot reach the top k, so the top k is exact; such documents are
+    not visited, so a collector's count is no longer the number of matches.
+    """
+
+    def __init__(self, children, core, bonus, mult=None, cover=None, power=None,
+                 cover_total=None, essential=None):
+        self._kids = list(children)
+        self._core = list(core)
+        self._bonus = bonus
+        self._mult = list(mult) if mult is not None else [1.0] * len(self._kids)
+        self._cover = list(cover) if cover is not None else [1.0] * len(self._kids)
+        self._power = power
+        # coverage is relative to all core clauses, also those a replace()
+        # dropped because they ran out of postings
+        self._cover_total = cover_total or sum(w for w, c in zip(self._cover, self._core) if c) or 1.0
+        n = len(self._kids)
+        self._ess = [self._kids[i] for i in (range(n) if essential is None else essential)]
+        self._pruned = len(self._ess) < n
+
+    def _active(self):
+        return [i for i, m in enumerate(self._kids) if m.is_active()]
+
+    def is_active(self):
+        return any(m.is_active() for m in self._ess)
+
+    def id(self):
+        return min(m.id() for m in self._ess if m.is_active())
+
+    def _sync(self, current):
+        # bring the non-essential clauses up to the current document
+        for m in self._kids:
+            if m.is_active() and m.id() < current:
+                m.skip_to(current)
+
+    def next(self):
+        current = self.id()
+        r = False
+        for m in self._ess:
+            if m.is_active() and m.id() == current:
+                r = m.next() or r
+        return r
+
+    def skip_to(self, id):
+        for m in self._kids:
+            if m.is_active() and m.id() < id:
+                m.skip_to(id)
+
+    def _f(self, covered):
+        if self._power is None:
+            return 1.0 if covered >= self._cover_total - 1e-9 else 0.0
+        return (covered / self._cover_total) ** self._power
+
+    def score(self):
+        current = self.id()
+        if self._pruned:
+            self._sync(current)
+        total = core = covered = 0.0
+        for m, is_core, mult, w in zip(self._kids, self._core, self._mult, self._cover):
+            if m.is_active() and m.id() == current:
+                sc = m.score() * mult
+                total += sc
+                if is_core:
+                    core += sc
+                    covered += w
+        if not self._bonus or not core:
+            return total
+        return total + self._bonus * self._f(covered) * core
+
+    def weight(self):
+        current = self.id()
+        if self._pruned:
+            self._sync(current)
+        return sum(m.weight() for m in self._kids if m.is_active() and m.id() == current)
+
+    def children(self):
+        if self._pruned and self.is_active():
+            self._sync(self.id())
+        return [m for m in self._kids if m.is_active()]
+
+    def supports(self, astype):
+        return all(m.supports(astype) for m in self._kids)
+
+    def supports_block_quality(self):
+        return False
+
+    def _gains(self):
+        """Per child: the factor its score gets at most (bonus included)."""
+        return [mult * (1.0 + (self._bonus if core else 0.0))
+                for mult, core in zip(self._mult, self._core)]
+
+    def max_quality(self):
+        return sum(_maxq(m) * g for m, g in zip(self._kids, self._gains()) if m.is_active())
+
+    def _bound(self, idx, maxq):
+        """Best score of a document matching only the clauses ``idx``."""
+        total = core = covered = 0.0
+        for i in idx:
+            q = maxq[i] * self._mult[i]
+            total += q
+            if self._core[i]:
+                core += q
+                covered += self._cover[i]
+        return total + (self._bonus * self._f(covered) * core if self._bonus and core else 0.0)
+
+    def depth(self):
+        return 1 + max((m.depth() for m in self._kids), default=0)
+
+    def reset(self):
+        for m in self._kids:
+            m.reset()
+
+    def copy(self):
+        return self.__class__([m.copy() for m in self._kids], self._core, self._bonus, self._mult,
+                              self._cover, self._power, self._cover_total,
+                              [i for i, m in enumerate(self._kids) if m in self._ess])
+
+    def replace(self, minquality=0):
+        """Drop exhausted clauses; with ``minquality`` (the collector's k-th
+        best score) split the clauses into essential and non-essential ones
+        (see the class notes) and let each clause prune what cannot lift a
+        document to ``minquality`` even with every other clause at its best."""
+        if self._pruned:
+            self._sync(self.id() if self.is_active() else 1 << 62)
+        live = self._active()
+        if not live or not any(self._kids[i].is_active() for i in live):
+            return matching.NullMatcher()
+        if self._power is None:
+            done = any(c and not m.is_active() for m, c in zip(self._kids, self._core))
+            bonus = 0.0 if done else self._bonus  # an exhausted core word: no bonus left
+        else:
+            bonus = self._bonus
+        if len(live) == 1 and not bonus and self._mult[live[0]] == 1.0:
+            return self._kids[live[0]].replace(minquality)
+        kids = list(self._kids)
+        essential = live
+        if minquality:
+            maxq = [_maxq(m) if m.is_active() else 0.0 for m in self._kids]
+            if math.inf not in maxq:
+                if self._bound(live, maxq) < minquality:
+                    return matching.NullMatcher()
+                # each clause: prune below what the others cannot make up for
+                gains = self._gains()
+                whole = sum(maxq[i] * gains[i] for i in live)
+                for i in live:
+                    need = (minquality - (whole - maxq[i] * gains[i])) / gains[i] if gains[i] else 0
+                    if need > 0:
+                        kids[i] = self._kids[i].replace(need)
+                # non-essential: the weakest clauses whose joint best stays below
+                order = sorted(live, key=lambda i: maxq[i] * gains[i])
+                cut = 0
+                while cut < len(order) and self._bound(order[:cut + 1], maxq) < minquality:
+                    cut += 1
+                essential = sorted(order[cut:])
+        keep = [i for i in live if kids[i].is_active()]
+        essential = [i for i in essential if kids[i].is_active()]
+        if not essential:
+            return matching.NullMatcher()
+        pos = {i: n for n, i in enumerate(keep)}
+        return self.__class__([kids[i] for i in keep], [self._core[i] for i in keep], bonus,
+                              [self._mult[i] for i in keep], [self._cover[i] for i in keep],
+                              self._power, self._cover_total, [pos[i] for i in essential])
+
+
+def _idf(n: int, df: int) -> float:
+    """Robertson/Sparck Jones idf as in Lucene's BM25: ln(1 + (N-df+.5)/(df+.5))."""
+    return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+
+
+def _whoosh_idf(n: int, df: int) -> float:
+    """Whoosh's BM25F idf: ln(N/(df+1)) + 1 (never below 1: flat for common words)."""
+    return math.log(n / (df + 1)) + 1.0
+
+
+class AllWordsOr(wq.Or):
+    """``Or`` of word clauses scored by :class:`_AllWordsMatcher`.
+
+    ``core``: one flag per subquery, True for the words a document must all
+    contain to get the ``bonus`` (filler words are not core).
+
+    ``keys`` (optional, one per subquery): the analysed stems of each word
+    (a tuple; several for a phrase) and ``parts`` their compound-part stems.
+    With ``keys``, scoring is IDF-aware: each clause is rescaled from
+    Whoosh's flat idf (``ln(N/(df+1)) + 1``, which gives a word in half of
+    the documents still 40 % of a rare word) to the Robertson/Sparck Jones
+    idf, and the all-words bonus becomes a coverage bonus weighted by that
+    idf (``coverage ** power``), so missing a very common word costs little
+    and missing the rare subject word costs a lot. ``df`` of a word: its
+    stem's largest document frequency over ``fields``.
+    """
+
+    def __init__(self, subqueries, core=None, bonus=ALL_WORDS_BOOST, boost=1.0, keys=None,
+                 fields: Sequence[str] = (), power=None):
+        super().__init__(subqueries, boost=boost)
+        self.core = list(core) if core is not None else [True] * len(subqueries)
+        self.bonus = bonus
+        self.keys = list(keys) if keys is not None else None
+        self.fields = tuple(fields)
+        self.power = power
+
+    def _same(self, subs):
+        return self.__class__(subs, self.core, self.bonus, self.boost, self.keys, self.fields,
+                              self.power)
+
+    def normalize(self):
+        return self._same([q.normalize() for q in self.subqueries])
+
+    def apply(self, fn):
+        return self._same([fn(q) for q in self.subqueries])
+
+    def __eq__(self, other):
+        return (super().__eq__(other) and self.core == getattr(other, "core", None)
+                and self.bonus == other.bonus and self.keys == other.keys
+                and self.power == other.power)
+
+    __hash__ = wq.Or.__hash__
+
+    def _weights(self, searcher):
+        if not self.keys or not self.fields:
+            return None, None
+        top = searcher.get_parent() if hasattr(searcher, "get_parent") else searcher
+        n = max(1, top.doc_count_all())
+        fields = [f for f in self.fields if f in top.schema]
+
+        def df(stem):
+            return max((top.doc_frequency(f, stem) for f in fields), default=0)
+
+        mult, cover = [], []
+        for stems, parts in self.keys:
+            d = min(df(s) for s in stems) if stems else 0
+            if not d and parts:  # known only through its compound parts
+                d = min(df(p) for p in parts)
+            d = min(d, n - 1)
+            idf = _idf(n, d)
+            mult.append(idf / _whoosh_idf(n, d))
+            cover.append(idf)
+        return mult, cover
+
+    def _matcher(self, subs, searcher, context):
+        mult, cover = self._weights(searcher)
+        m = _AllWordsMatcher([q.matcher(searcher, context) for q in subs], self.core,
+                             self.bonus, mult, cover, self.power if mult else None)
+        return matching.WrappingMatcher(m, self.boost) if self.boost != 1.0 else m
+
+
+# --------------------------------------------------------------------------
+# Unscored docset
+# --------------------------------------------------------------------------
+
+
+class MatchSet(wq.Or):
+    """An unscored ``Or`` whose matcher is built from sets, not a matcher tree.
+
+    The docset is computed eagerly: a term's postings are read in blocks
+    (``all_ids``), ``Or`` nodes are set unions and ``And`` nodes set
+    intersections; other leaves (phrases, fuzzy terms) use their own matcher.
+    Much cheaper than stepping a union tree document by document; every
+    document scores 1.0, so use it for counts and facets only.
+    """
+
+    def _matcher(self, subs, searcher, context):
+        ids = set()
+        for q in subs:
+            ids |= _ids(q, searcher)
+        if not ids:
+            return matching.NullMatcher()
+        return matching.ListMatcher(sorted(ids), all_weights=1.0)
+
+    def matcher(self, searcher, context=None):
+        return self._matcher(self.subqueries, searcher, context)
+
+
+def _ids(q, searcher) -> set[int]:
+    if isinstance(q, wq.Or):
+        out: set[int] = set()
+        for sub in q.subqueries:
+            out |= _ids(sub, searcher)
+        return out
+    if isinstance(q, wq.And):
+        out = None
+        for sub in q.subqueries:
+            ids = _ids(sub, searcher)
+            out = ids if out is None else out & ids
+            if not out:
+                return set()
+        return out or set()
+    m = q.matcher(searcher)
+    return set(m.all_ids()) if m.is_active() else set()
