@@ -369,7 +369,7 @@ def search(
     intersection; a query that finds nothing is retried with typo tolerance.
     """
     from .. import permissions
-    from .query import build_query, suggest
+    from .query import build_match_query, build_query, suggest
 
     page = max(1, int(page))
     per_page = max(1, min(int(per_page), MAX_PER_PAGE))
@@ -382,26 +382,33 @@ def search(
     sets = svc.facet_sets(searcher)
     allowed = _allowed(sets, permissions.user_labels(user), filters or {})
     q, words = build_query(text)
-    if q is None:
-        q = wq.Every()
-        sort = "date" if not text.strip() else sort
     if words:
         result.suggestion = suggest(searcher, text)
     if not allowed:  # Whoosh reads an empty filter set as "no filter": never pass one
         return result
-    results = _execute(searcher, q, allowed, sort)
-    if words and len(results) <= FUZZY_RETRY_AT:
-        fq, _ = build_query(text, fuzzy=True)
-        if fq is not None:
-            retry = _execute(searcher, fq, allowed, sort)
-            if len(retry) > len(results):
-                results, result.fuzzy = retry, True
-    result.total = len(results)
+    if q is None:
+        q, matched = wq.Every(), allowed & set(searcher.docs_for_query(wq.Every()))
+        sort = "date" if not text.strip() else sort
+    else:
+        # The exact set of matches comes from an unscored twin of the query
+        # (set operations on postings); only the page shown is scored, with
+        # Whoosh's pruning. Totals and facets stay exact.
+        matched = allowed & set(searcher.docs_for_query(build_match_query(text)))
+        if len(matched) <= FUZZY_RETRY_AT:
+            fq = build_query(text, fuzzy=True).query
+            if fq is not None:
+                fuzzy_matched = allowed & set(searcher.docs_for_query(build_match_query(text, fuzzy=True)))
+                if len(fuzzy_matched) > len(matched):
+                    q, matched, result.fuzzy = fq, fuzzy_matched, True
+    result.total = len(matched)
     region_id = getattr(user, "region_id", None) if getattr(user, "is_authenticated", False) else None
     own = sets["region"].get(str(region_id), frozenset()) if region_id is not None else frozenset()
-    result.hits = _page_hits(results, page, per_page, sort, own)
+    if matched and (page - 1) * per_page < len(matched):
+        extra = per_page if own and sort != "date" else 0  # room for the own-region tie rule
+        results = _execute(searcher, q, matched, sort, limit=page * per_page + extra)
+        result.hits = _page_hits(results, page, per_page, sort, own)
     if facets:
-        result.facets = _count_facets(sets, results.docs())
+        result.facets = _count_facets(sets, matched)
     return result
 
 
@@ -421,10 +428,10 @@ def _allowed(sets, labels: list[str], filters: dict[str, list[str]]) -> set[int]
     return allowed
 
 
-def _execute(searcher, q, allowed: set[int], sort: str):
-    """Run ``q`` within ``allowed``; every match is collected (``limit=None``)
-    so the total and the facets are exact."""
-    kwargs: dict[str, Any] = {"filter": allowed, "limit": None}
+def _execute(searcher, q, allowed: set[int], sort: str, limit: int):
+    """Score ``q`` within ``allowed`` (a non-empty set of document numbers)
+    for the first ``limit`` hits."""
+    kwargs: dict[str, Any] = {"filter": allowed, "limit": limit}
     if sort == "date":
         kwargs["sortedby"] = sorting.MultiFacet([sorting.FieldFacet("date", reverse=True), sorting.ScoreFacet()])
     results = searcher.search(q, **kwargs)
