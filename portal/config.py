@@ -19,6 +19,7 @@ ENV_KEYS = {
     "PORTAL_ENV": "ENV",
     "PORTAL_PROXY_COUNT": "PROXY_COUNT",
     "PORTAL_LOG_LEVEL": "LOG_LEVEL",
+    "PORTAL_RATELIMIT_STORAGE_URI": "RATELIMIT_STORAGE_URI",
 }
 
 #: Secret keys that must never run in production (examples from docs and tests).
@@ -70,6 +71,10 @@ def defaults(instance_path: str) -> dict:
         "PROXY_COUNT": 0,
         "LOG_JSON": True,
         "LOG_LEVEL": "INFO",
+        "RATELIMIT_STORAGE_URI": "memory://",
+        "RATELIMIT_HEADERS_ENABLED": False,
+        #: failed logins per client address before 429 (Flask-Limiter syntax)
+        "LOGIN_FAILURE_LIMIT": "10 per minute;50 per hour",
     }
 
 

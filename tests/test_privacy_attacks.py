@@ -128,3 +128,21 @@ def test_headers_refuse_framing_sniffing_and_caching_of_member_pages(library_app
 def test_external_images_do_not_load(library_app):
     csp = library_app.test_client().get("/").headers["Content-Security-Policy"]
     assert "img-src 'self'" in csp
+
+
+def test_repeated_failed_logins_from_one_address_get_429(app):
+    client = app.test_client()
+    for _ in range(10):
+        resp = client.post("/inloggen", data={"email": "lid@delft.example.org", "password": "fout",
+                                               "csrf_token": csrf_token(client)})
+        assert resp.status_code == 400
+    resp = client.post("/inloggen", data={"email": "lid@delft.example.org", "password": "correct horse battery staple",
+                                           "csrf_token": csrf_token(client)})
+    assert resp.status_code == 429
+    assert "te veel verzoeken" in resp.get_data(as_text=True).lower()
+    # successful logins do not count against the address
+    other, addr = app.test_client(), {"REMOTE_ADDR": "127.0.0.2"}  # another client address (WSGI environ only)
+    for _ in range(12):
+        assert other.post("/inloggen", data={"email": "lid@delft.example.org", "password": "correct horse battery staple",
+                                              "csrf_token": csrf_token(other)}, environ_base=addr).status_code == 302
+        other.post("/uitloggen", data={"csrf_token": csrf_token(other, "/")}, environ_base=addr)

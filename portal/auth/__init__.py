@@ -13,7 +13,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from wtforms.validators import DataRequired, Length
 
 from ..database import begin_write
-from ..extensions import db, login_manager
+from ..extensions import db, limiter, login_manager
 from ..models import User
 from ..services.common import audit
 
@@ -48,7 +48,14 @@ def safe_next(target: str | None) -> str | None:
     return target
 
 
+def _login_limit() -> str:
+    from flask import current_app
+
+    return current_app.config["LOGIN_FAILURE_LIMIT"]
+
+
 @bp.route("/inloggen", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"], deduct_when=lambda response: response.status_code != 302)
 def login():
     if current_user.is_authenticated:
         return redirect(url_for("web.home"))
