@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from portal import create_app
-from portal.extensions import db
 from portal.services.items import SYSTEM
 from portal.services.library import create_user
 from portal.services.setup import initialise

@@ -11,7 +11,6 @@ import pytest
 from sqlalchemy import func, select
 
 from portal import create_app, search
-from portal.config import InsecureConfiguration
 from portal.extensions import db
 from portal.models import Item
 from portal.ops import backup, restore

@@ -3,7 +3,6 @@ Whoosh index -> permission-filtered queries, facets and snippets."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 
 from sqlalchemy import select
 

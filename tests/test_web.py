@@ -12,7 +12,7 @@ from sqlalchemy import select
 from portal.extensions import db
 from portal.models import Item
 
-from .conftest import csrf_token, login
+from .conftest import csrf_token
 
 PROFILE_NAMES = ["Ruud Hoogenbosch", "Hodan Duale", "Emre Y"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from ..extensions import db
 from ..models import AuditEvent, Municipality, SearchChange, TaxonomyTerm
@@ -79,7 +79,3 @@ def vocabulary(extra_terms: dict[str, dict[str, tuple[str, str]]] | None = None)
     for kind, terms in (extra_terms or {}).items():
         extra.setdefault(kind, {}).update(terms)
     return Vocabulary(extra=extra, resolve_municipality=municipality_resolver())
-
-
-def count(model) -> int:
-    return db.session.scalar(select(func.count()).select_from(model)) or 0
