@@ -19,9 +19,14 @@ run: $(STAMP)
 	$(BIN)/portal init
 	$(BIN)/portal serve
 
-## make test: install and run the whole test suite
+## make test: install and run the whole test suite (on SQLite, and again on
+## PostgreSQL when PORTAL_TEST_DATABASE_URL names a server, as .ci/run sets it)
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+	@if [ -n "$$PORTAL_TEST_DATABASE_URL" ]; then \
+	  echo "== the same suite on PostgreSQL =="; \
+	  PORTAL_TEST_BACKEND=postgresql $(BIN)/python -m pytest -n 2 $(PYTEST_ARGS); \
+	fi
 
 clean:
 	rm -rf $(VENV) instance search_index/*[!p]

@@ -19,6 +19,13 @@ migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
 babel = Babel()
-# Keyed on the client address (as ProxyFix reports it behind a proxy); storage
-# from RATELIMIT_STORAGE_URI (memory:// per worker by default, redis:// shared).
-limiter = Limiter(key_func=get_remote_address)
+def _client_key() -> str:
+    """The client address (as ProxyFix reports it behind a proxy), per
+    installation: several apps in one process (tests) keep separate counts."""
+    from flask import current_app
+
+    return f"{current_app.instance_path}|{get_remote_address()}"
+
+
+# Storage from RATELIMIT_STORAGE_URI (memory:// per worker by default, redis:// shared).
+limiter = Limiter(key_func=_client_key)

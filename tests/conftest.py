@@ -20,7 +20,39 @@ CONTENT = ROOT / "content"
 PASSWORD = "correct horse battery staple"
 
 
+#: ``PORTAL_TEST_BACKEND=postgresql`` runs every app-based test on a fresh
+#: PostgreSQL database (on the server of PORTAL_TEST_DATABASE_URL) instead of SQLite.
+BACKEND = os.environ.get("PORTAL_TEST_BACKEND", "sqlite")
+_PG_DATABASES: list[str] = []
+
+
+def _new_postgres_database() -> str:
+    import uuid
+
+    import psycopg
+
+    admin = os.environ["PORTAL_TEST_DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://")
+    name = f"portal_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    _PG_DATABASES.append(name)
+    return f"{admin.rsplit('/', 1)[0]}/{name}"
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if not _PG_DATABASES:
+        return
+    import psycopg
+
+    admin = os.environ["PORTAL_TEST_DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        for name in _PG_DATABASES:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def make_app(tmp: Path, content: bool = True, **extra):
+    if BACKEND == "postgresql" and "SQLALCHEMY_DATABASE_URI" not in extra:
+        extra["SQLALCHEMY_DATABASE_URI"] = _new_postgres_database()
     config = {
         "TESTING": True,
         "INSTANCE_PATH": str(tmp / "instance"),

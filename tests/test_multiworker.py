@@ -48,10 +48,10 @@ class Browser:
 
 @pytest.fixture
 def gunicorn(tmp_path):
-    make_app(tmp_path, content=False)  # schema, municipalities, users
+    app = make_app(tmp_path, content=False)  # schema, municipalities, users
     port = _free_port()
     env = dict(os.environ, PORTAL_INSTANCE_PATH=str(tmp_path / "instance"),
-               PORTAL_DATABASE_URL="sqlite:///" + str(tmp_path / "instance" / "portal.sqlite3"),
+               PORTAL_DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"],
                PORTAL_INDEX_DIR=str(tmp_path / "index"), PORTAL_SECRET_KEY="test-secret-key-not-for-production",
                PORTAL_LOG_LEVEL="WARNING")
     proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "--workers", str(WORKERS), "--bind",
