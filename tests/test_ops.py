@@ -127,3 +127,37 @@ def test_cli_backup_restore(app, tmp_path):
     assert result.exit_code == 0, result.output
     result = runner.invoke(args=["restore", str(tmp_path / "nope.sqlite3"), "--yes"])
     assert result.exit_code == 1 and "Geen back-up" in result.output
+
+
+def test_proxyfix_trusts_the_configured_proxy_only(tmp_path):
+    seen = {}
+
+    def make(count):
+        app = create_app({"INSTANCE_PATH": str(tmp_path / f"i{count}"), "INDEX_DIR": str(tmp_path / "x"),
+                          "SECRET_KEY": "x" * 40, "PROXY_COUNT": count})
+
+        @app.route("/wie")
+        def who():
+            from flask import request
+
+            seen[count] = (request.remote_addr, request.scheme)
+            return "ok"
+
+        return app
+
+    headers = {"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"}
+    make(1).test_client().get("/wie", headers=headers)
+    make(0).test_client().get("/wie", headers=headers)
+    assert seen[1] == ("203.0.113.7", "https")
+    assert seen[0] == ("127.0.0.1", "http")
+
+
+def test_db_upgrade_on_empty_and_existing_database(tmp_path):
+    env = dict(os.environ, PORTAL_INSTANCE_PATH=str(tmp_path / "i"), PORTAL_INDEX_DIR=str(tmp_path / "x"),
+               PORTAL_DATABASE_URL="sqlite:///" + str(tmp_path / "i" / "p.sqlite3"))
+    for _ in range(2):  # empty, then existing (and up to date)
+        out = subprocess.run([sys.executable, "-m", "portal.cli", "db", "upgrade"], env=env,
+                             capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr[-800:]
+    out = subprocess.run([sys.executable, "-m", "portal.cli", "db", "current"], env=env, capture_output=True, text=True)
+    assert "(head)" in out.stdout + out.stderr
