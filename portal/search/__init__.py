@@ -16,6 +16,7 @@ The index is derived from the database and can always be rebuilt from it:
 
 from __future__ import annotations
 
+import heapq
 import logging
 import os
 import shutil
@@ -28,6 +29,7 @@ from typing import Any
 from flask import current_app, has_app_context
 from whoosh import highlight, index, query as wq, sorting
 from whoosh.index import LockError
+from whoosh.searching import Results
 
 from .schema import FACET_FIELDS, build_schema
 
@@ -369,7 +371,7 @@ def search(
     intersection; a query that finds nothing is retried with typo tolerance.
     """
     from .. import permissions
-    from .query import build_match_query, build_query, suggest
+    from .query import build_match_query, build_query, build_unit_match_queries, suggest
 
     page = max(1, int(page))
     per_page = max(1, min(int(per_page), MAX_PER_PAGE))
@@ -386,6 +388,7 @@ def search(
         result.suggestion = suggest(searcher, text)
     if not allowed:  # Whoosh reads an empty filter set as "no filter": never pass one
         return result
+    unit_sets = None  # multi-word queries: the documents of each word unit
     if q is None:
         q, matched = wq.Every(), allowed & set(searcher.docs_for_query(wq.Every()))
         sort = "date" if not text.strip() else sort
@@ -393,19 +396,27 @@ def search(
         # The exact set of matches comes from an unscored twin of the query
         # (set operations on postings); only the page shown is scored, with
         # Whoosh's pruning. Totals and facets stay exact.
-        matched = allowed & set(searcher.docs_for_query(build_match_query(text)))
+        # Per word unit when there are several: their union is the match
+        # set, and they bound the scores for the top k (see _top_by_bounds).
+        units = build_unit_match_queries(text)
+        if units:
+            unit_sets = [allowed & set(searcher.docs_for_query(mq)) for mq, _core in units]
+            matched = set().union(*unit_sets)
+        else:
+            matched = allowed & set(searcher.docs_for_query(build_match_query(text)))
         if len(matched) <= FUZZY_RETRY_AT:
             fq = build_query(text, fuzzy=True).query
             if fq is not None:
                 fuzzy_matched = allowed & set(searcher.docs_for_query(build_match_query(text, fuzzy=True)))
                 if len(fuzzy_matched) > len(matched):
-                    q, matched, result.fuzzy = fq, fuzzy_matched, True
+                    q, matched, result.fuzzy, unit_sets = fq, fuzzy_matched, True, None
     result.total = len(matched)
     region_id = getattr(user, "region_id", None) if getattr(user, "is_authenticated", False) else None
     own = sets["region"].get(str(region_id), frozenset()) if region_id is not None else frozenset()
     if matched and (page - 1) * per_page < len(matched):
         extra = per_page if own and sort != "date" else 0  # room for the own-region tie rule
-        results = _execute(searcher, q, matched, sort, limit=page * per_page + extra)
+        results = _execute(searcher, q, matched, sort, limit=page * per_page + extra,
+                           unit_sets=unit_sets)
         result.hits = _page_hits(results, page, per_page, sort, own)
     if facets:
         result.facets = _count_facets(sets, matched)
@@ -428,16 +439,96 @@ def _allowed(sets, labels: list[str], filters: dict[str, list[str]]) -> set[int]
     return allowed
 
 
-def _execute(searcher, q, allowed: set[int], sort: str, limit: int):
+def _execute(searcher, q, allowed: set[int], sort: str, limit: int,
+             unit_sets: list[set[int]] | None = None):
     """Score ``q`` within ``allowed`` (a non-empty set of document numbers)
-    for the first ``limit`` hits."""
-    kwargs: dict[str, Any] = {"filter": allowed, "limit": limit}
-    if sort == "date":
-        kwargs["sortedby"] = sorting.MultiFacet([sorting.FieldFacet("date", reverse=True), sorting.ScoreFacet()])
-    results = searcher.search(q, **kwargs)
+    for the first ``limit`` hits.
+
+    ``unit_sets`` (a multi-word query: the documents of each word unit, in
+    the order of ``q``'s clauses): with a relevance sort, documents are
+    scored group by group in the order of their best possible score, and only
+    while they can still reach the top ``limit`` (see :func:`_top_by_bounds`).
+    The ranking is that of the plain search without pruning."""
+    results = None
+    if sort != "date" and unit_sets:
+        results = _top_by_bounds(searcher, q, allowed, unit_sets, limit)
+    if results is None:
+        kwargs: dict[str, Any] = {"filter": allowed, "limit": limit}
+        if sort == "date":
+            kwargs["sortedby"] = sorting.MultiFacet([sorting.FieldFacet("date", reverse=True),
+                                                     sorting.ScoreFacet()])
+        results = searcher.search(q, **kwargs)
     results.fragmenter = highlight.ContextFragmenter(maxchars=240, surround=60)
     results.formatter = MarkFormatter()
     return results
+
+
+def _top_by_bounds(searcher, q, allowed: set[int], unit_sets: list[set[int]], limit: int):
+    """The top ``limit`` of ``q`` (an :class:`~portal.search.matchers.AllWordsOr`
+    of word units) within ``allowed``, exact and without walking the union of
+    the words' postings. ``unit_sets``: the documents of each unit, in order.
+
+    The documents are grouped by the units they contain; a group's best
+    possible score (``bound_for``: the clauses' ``max_quality`` with the
+    coverage bonus that set of units earns) orders the groups. Groups are
+    scored in that order (:func:`~portal.search.matchers.score_docs`: each
+    document looked up, no pruning) until the next group's bound falls below
+    the ``limit``-th score found: usually just the documents with every core
+    word, and those lacking only a common one. ``None`` when the query gives
+    no bounds (the caller searches plainly). Ties: lower document number
+    first, as Whoosh."""
+    context = searcher.context()
+    leaves = []
+    for sub, offset in searcher.leaf_searchers():
+        m = q.matcher(sub, context)
+        maxq = m.clause_bounds() if hasattr(m, "clause_bounds") else None
+        if maxq is None or len(maxq) != len(unit_sets):
+            return None
+        leaves.append((sub, offset, offset + sub.doc_count_all(), m, maxq))
+    groups: dict[tuple, list[int]] = {}
+    for n, (_sub, start, end, _m, _maxq) in enumerate(leaves):
+        for d in allowed:
+            if start <= d < end:
+                key = (n, *(d in s for s in unit_sets))
+                members = groups.get(key)
+                if members is None:
+                    groups[key] = [d - start]
+                else:
+                    members.append(d - start)
+    ranked = sorted(((leaves[key[0]][3].bound_for(key[1:], leaves[key[0]][4]), key) for key in groups),
+                    key=lambda t: -t[0])
+    # Two batches (a matcher steps forward only, and a fresh one costs): the
+    # best groups until they hold ``limit`` documents (all of them match, so
+    # they give a ``limit``-th score), then every other group whose bound
+    # reaches that score.
+    first, n = [], 0
+    for bound, key in ranked:
+        if n >= limit:
+            break
+        first.append(key)
+        n += len(groups[key])
+    top = heapq.nsmallest(limit, _score_groups(q, context, leaves, groups, first, fresh=False))
+    if len(top) >= limit:
+        floor = -top[-1][0]
+        rest = [key for bound, key in ranked[len(first):] if bound >= floor]
+    else:
+        rest = [key for _bound, key in ranked[len(first):]]
+    if rest:
+        top = heapq.nsmallest(limit, top + _score_groups(q, context, leaves, groups, rest, fresh=True))
+    return Results(searcher, q, [(-neg, d) for neg, d in top])
+
+
+def _score_groups(q, context, leaves, groups, keys, fresh: bool) -> list[tuple[float, int]]:
+    """``(-score, docnum)`` of the documents in the groups ``keys``."""
+    from .matchers import score_docs
+
+    out: list[tuple[float, int]] = []
+    for n, (sub, start, _end, m, _maxq) in enumerate(leaves):
+        local = sorted(d for key in keys if key[0] == n for d in groups[key])
+        if local:
+            m = q.matcher(sub, context) if fresh else m
+            out += [(-score, d + start) for d, score in score_docs(m, local).items()]
+    return out
 
 
 def _count_facets(sets, docs) -> dict[str, dict[str, int]]:

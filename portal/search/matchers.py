@@ -20,14 +20,16 @@ documents are never visited): count with :class:`MatchSet`.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Sequence
 
 from whoosh import matching
 from whoosh import query as wq
+from whoosh.codec.whoosh3 import W3LeafMatcher
 from whoosh.util import make_binary_tree
 
-__all__ = ["ALL_WORDS_BOOST", "AllWordsOr", "DisMax", "MatchSet", "SumOr"]
+__all__ = ["ALL_WORDS_BOOST", "AllWordsOr", "DisMax", "MatchSet", "SumOr", "score_docs"]
 
 ALL_WORDS_BOOST = 3.0  #: extra x(score of core words) when a document has them all
 
@@ -267,6 +269,18 @@ class _AllWordsMatcher(matching.Matcher):
                 covered += self._cover[i]
         return total + (self._bonus * self._f(covered) * core if self._bonus and core else 0.0)
 
+    def clause_bounds(self):
+        """Each clause's best possible score (``max_quality``; 0 for an
+        exhausted one), or ``None`` when some clause cannot tell. Take it
+        from a fresh matcher, before stepping it."""
+        maxq = [_maxq(m) if m.is_active() else 0.0 for m in self._kids]
+        return None if math.inf in maxq else maxq
+
+    def bound_for(self, present: Sequence[bool], maxq: Sequence[float]) -> float:
+        """Best possible score of a document matching exactly the clauses
+        flagged in ``present`` (``maxq`` from :meth:`clause_bounds`)."""
+        return self._bound([i for i, p in enumerate(present) if p], maxq)
+
     def depth(self):
         return 1 + max((m.depth() for m in self._kids), default=0)
 
@@ -450,3 +464,102 @@ def _ids(q, searcher) -> set[int]:
         return out or set()
     m = q.matcher(searcher)
     return set(m.all_ids()) if m.is_active() else set()
+
+
+# --------------------------------------------------------------------------
+# Scoring a given set of documents
+# --------------------------------------------------------------------------
+
+
+def score_docs(m, docs: Sequence[int]) -> dict[int, float]:
+    """``{docnum: m's score}`` for the documents of ``docs`` (sorted, the
+    matcher's own segment-relative numbers) that fresh, unpruned matcher
+    ``m`` matches; the others are left out.
+
+    The same scores as stepping ``m`` to each document and calling
+    ``score()`` (same operations, same order), but evaluated node by node of
+    the matcher tree: each leaf is walked once over ``docs`` and the inner
+    nodes combine dicts, instead of every document going through every node's
+    ``is_active``/``id``/``skip_to``. For scoring a few thousand candidates.
+    """
+    t = type(m)
+    if t is _AllWordsMatcher and not m._pruned:
+        acc: dict[int, list[float]] = {}
+        for kid, is_core, mult, w in zip(m._kids, m._core, m._mult, m._cover):
+            for d, s in score_docs(kid, docs).items():
+                sc = s * mult
+                a = acc.get(d)
+                if a is None:
+                    a = acc[d] = [0.0, 0.0, 0.0]
+                a[0] += sc
+                if is_core:
+                    a[1] += sc
+                    a[2] += w
+        bonus, f = m._bonus, m._f
+        if not bonus:
+            return {d: a[0] for d, a in acc.items()}
+        return {d: (a[0] + bonus * f(a[2]) * a[1] if a[1] else a[0]) for d, a in acc.items()}
+    if t is _DisMaxMatcher:
+        sa, sb = score_docs(m.a, docs), score_docs(m.b, docs)
+        tb = m.tiebreak
+        out = dict(sb)
+        for d, x in sa.items():
+            y = out.get(d)
+            out[d] = x if y is None else max(x, y) + tb * min(x, y)
+        return out
+    if t is matching.UnionMatcher:
+        sa, sb = score_docs(m.a, docs), score_docs(m.b, docs)
+        out = dict(sb)
+        for d, x in sa.items():
+            y = out.get(d)
+            out[d] = x if y is None else x + y
+        return out
+    if t is matching.IntersectionMatcher:
+        sa = score_docs(m.a, docs)
+        if not sa:
+            return {}
+        sb = score_docs(m.b, sorted(sa))
+        return {d: sa[d] + y for d, y in sb.items()}
+    if t is matching.WrappingMatcher:
+        boost = m.boost
+        return {d: s * boost for d, s in score_docs(m.child, docs).items()}
+    if t is W3LeafMatcher:
+        return _score_postings(m, docs)
+    # any other matcher (phrases, ...): step it over the documents
+    out = {}
+    if not m.is_active():
+        return out
+    is_active, mid, skip_to, score = m.is_active, m.id, m.skip_to, m.score
+    for d in docs:
+        cur = mid()
+        if cur < d:
+            skip_to(d)
+            if not is_active():
+                break
+            cur = mid()
+        if cur == d:
+            out[d] = score()
+    return out
+
+
+def _score_postings(m, docs: Sequence[int]) -> dict[int, float]:
+    """:func:`score_docs` for a term's postings (Whoosh 2.7's ``W3LeafMatcher``):
+    block by block, skipping the blocks without any of ``docs`` undecoded and
+    scanning the others' document numbers instead of ``skip_to`` per document.
+    Same scores: the matcher is positioned on each posting and asked."""
+    out: dict[int, float] = {}
+    wanted = set(docs)
+    j, n = 0, len(docs)
+    score = m.score
+    while j < n and m.is_active():
+        last = m.block_max_id()
+        if docs[j] <= last:
+            if m._ids is None:
+                m._read_ids()
+            for i, d in enumerate(m._ids):
+                if d in wanted:
+                    m._i = i
+                    out[d] = score()
+            j = bisect.bisect_right(docs, last, j)
+        m._next_block()
+    return out

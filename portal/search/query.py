@@ -29,7 +29,12 @@ but ``len(results)`` and ``results.docs()`` are then NOT the matches. Take
 the total and the facets from ``set(searcher.docs_for_query(
 build_match_query(text))) & allowed`` (same docset as the scored query,
 built from postings sets, several times cheaper than walking the matcher
-tree), and decide the fuzzy retry on that count too.
+tree), and decide the fuzzy retry on that count too. For a multi-word
+query, :func:`build_unit_match_queries` gives each word unit's docset (their
+union is that match set); the executor groups documents by the units they
+contain, bounds each group's score (``_AllWordsMatcher.bound_for``) and
+scores only the groups that can reach the top k, with
+:func:`~portal.search.matchers.score_docs` (exact, unpruned scores).
 """
 
 from __future__ import annotations
@@ -63,6 +68,7 @@ __all__ = [
     "Synonyms",
     "build_match_query",
     "build_query",
+    "build_unit_match_queries",
     "highlight_terms",
     "load_synonyms",
     "suggest",
@@ -444,6 +450,26 @@ def build_match_query(
     """
     q = build_query(text, fields_boosts=fields_boosts, fuzzy=fuzzy, synonyms=synonyms).query
     return None if q is None else MatchSet([_unscored(q)])
+
+
+def build_unit_match_queries(
+    text: str,
+    *,
+    fields_boosts: dict[str, float] | None = None,
+    fuzzy: bool = False,
+    synonyms: Synonyms | None = None,
+) -> list[tuple[wq.Query, bool]] | None:
+    """``(MatchSet, core)`` per word unit of a multi-unit query, else ``None``.
+
+    The union of the units' docsets is :func:`build_match_query`'s docset;
+    ``core`` is False for filler words (not needed for the all-words bonus).
+    The executor uses the units' docsets to bound the scores of documents by
+    the units they contain (``_AllWordsMatcher.bound_for``).
+    """
+    q = build_query(text, fields_boosts=fields_boosts, fuzzy=fuzzy, synonyms=synonyms).query
+    if not isinstance(q, AllWordsOr):
+        return None
+    return [(MatchSet([_unscored(sub)]), bool(core)) for sub, core in zip(q.subqueries, q.core)]
 
 
 def highlight_terms(text: str, synonyms: Synonyms | None = None) -> set[str]:
