@@ -135,53 +135,21 @@ def client_for():
     return _client
 
 
-@pytest.fixture(scope="session")
-def postgres_server():
-    """The PostgreSQL server's admin URL, or a skip with the reason."""
-    url = os.environ.get("PORTAL_TEST_DATABASE_URL")
-    if not url:
+def _require_postgres() -> None:
+    if not os.environ.get("PORTAL_TEST_DATABASE_URL"):
         pytest.skip("PostgreSQL tests need PORTAL_TEST_DATABASE_URL (set by .ci/run when the server answers)")
-    return url.replace("postgresql+psycopg://", "postgresql://")
 
 
 @pytest.fixture
-def postgres_database(postgres_server):
-    """``postgres_database()`` -> URL of a new, empty database; every database
-    made this way is dropped when the test ends."""
-    import uuid
-
-    import psycopg
-
-    made: list[str] = []
-    base = postgres_server.rsplit("/", 1)[0]
-
-    def create() -> str:
-        name = f"portal_test_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(postgres_server, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        made.append(name)
-        return f"{base}/{name}"
-
-    yield create
-    for name in made:
-        with psycopg.connect(postgres_server, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+def postgres_database():
+    """``postgres_database()`` -> URL of a new, empty PostgreSQL database
+    (dropped when the test session ends)."""
+    _require_postgres()
+    return _new_postgres_database
 
 
 @pytest.fixture(scope="module")
-def postgres_url(request):
+def postgres_url():
     """One fresh PostgreSQL database for a test module."""
-    import uuid
-
-    import psycopg
-
-    url = os.environ.get("PORTAL_TEST_DATABASE_URL")
-    if not url:
-        pytest.skip("PostgreSQL tests need PORTAL_TEST_DATABASE_URL (set by .ci/run when the server answers)")
-    admin = url.replace("postgresql+psycopg://", "postgresql://")
-    name = f"portal_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield f"{admin.rsplit('/', 1)[0]}/{name}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    _require_postgres()
+    return _new_postgres_database()
