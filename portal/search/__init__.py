@@ -91,10 +91,6 @@ class SearchIndex:
         except FileNotFoundError:
             return None
 
-    def exists(self) -> bool:
-        gen = self._current_generation()
-        return bool(gen) and index.exists_in(os.path.join(self.directory, gen))
-
     def open(self):
         """The current Whoosh index; reopened when another process swapped in
         a new generation. Raises ``index.EmptyIndexError`` when there is none."""
