@@ -49,3 +49,40 @@ def test_round_trip_on_postgres(pg_app, tmp_path):
         assert report.ok and not report.created and not report.updated
         after = {(i.type, i.slug): (front_matter(i), i.body) for i in db.session.scalars(select(Item))}
         assert before == after
+
+
+def test_change_log_ids_become_visible_in_order(pg_app):
+    """The indexer applies change-log rows above the last id it applied; a
+    lower id committed after a higher one would never be indexed (CI saw one
+    of 200 concurrent saves go missing that way). Writers must take turns."""
+    import threading
+    import time
+
+    from portal.models import SearchChange
+    from portal.services.common import log_search_change
+
+    first_logged, second_done = threading.Event(), threading.Event()
+    ids: dict[str, int] = {}
+
+    def writer(name: str, hold: float) -> None:
+        with pg_app.app_context():
+            log_search_change(1)
+            db.session.flush()
+            ids[name] = db.session.scalar(select(func.max(SearchChange.id)))
+            if name == "first":
+                first_logged.set()
+                time.sleep(hold)
+            db.session.commit()
+            if name == "second":
+                second_done.set()
+
+    a = threading.Thread(target=writer, args=("first", 1.0))
+    a.start()
+    assert first_logged.wait(10)
+    b = threading.Thread(target=writer, args=("second", 0))
+    b.start()
+    # while the first transaction is open, the second one cannot take an id and commit
+    assert not second_done.wait(0.5)
+    a.join(10)
+    b.join(10)
+    assert second_done.is_set() and ids["second"] > ids["first"]

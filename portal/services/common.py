@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from ..extensions import db
 from ..models import AuditEvent, Municipality, SearchChange, TaxonomyTerm
@@ -18,8 +18,25 @@ def audit(actor: Any, action: str, target: str = "", **detail: Any) -> None:
     db.session.add(AuditEvent(actor_id=actor_id, action=action, target=target, detail=detail))
 
 
+#: Key of the PostgreSQL advisory lock that orders change-log writers.
+CHANGE_LOG_LOCK = 0x706F7274616C  # "portal"
+
+
 def log_search_change(item_id: int, action: str = "upsert") -> None:
-    """Add a search change-log row to the current transaction."""
+    """Add a search change-log row to the current transaction.
+
+    The indexer applies rows with an id above the last one it applied, so a
+    row must never become visible after a row with a higher id. On PostgreSQL
+    a sequence hands out ids at insert time but transactions commit in any
+    order: transaction A takes id 6, B takes 7 and commits first, the indexer
+    applies 7 and skips 6 for good. A transaction-scoped advisory lock taken
+    before the insert makes writers of the change log take ids and commit
+    one after another (SQLite's ``BEGIN IMMEDIATE`` already does this).
+    Taking it twice in one transaction is harmless; it ends with the
+    transaction (https://www.postgresql.org/docs/current/explicit-locking.html#ADVISORY-LOCKS).
+    """
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHANGE_LOG_LOCK})
     db.session.add(SearchChange(item_id=item_id, action=action))
 
 
