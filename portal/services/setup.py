@@ -33,7 +33,7 @@ def upgrade_database() -> None:
 
     from .. import MIGRATIONS_DIR
 
-    upgrade(directory=MIGRATIONS_DIR)
+    upgrade(directory=MIGRATIONS_DIR, revision="heads")
 
 
 def initialise(load_content: bool = True, admin_email: str | None = None) -> InitReport:
