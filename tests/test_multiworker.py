@@ -46,9 +46,8 @@ class Browser:
             return resp.status
 
 
-@pytest.fixture
-def gunicorn(tmp_path):
-    app = make_app(tmp_path, content=False)  # schema, municipalities, users
+def _start(tmp_path, app):
+    """gunicorn with WORKERS workers on ``app``'s database and index; yields (base, log path)."""
     port = _free_port()
     env = dict(os.environ, PORTAL_INSTANCE_PATH=str(tmp_path / "instance"),
                PORTAL_DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"],
@@ -65,9 +64,35 @@ def gunicorn(tmp_path):
             break
         except OSError:
             time.sleep(0.2)
-    yield base, tmp_path / "gunicorn.log"
-    proc.terminate()
-    proc.wait(30)
+    try:
+        yield base, tmp_path / "gunicorn.log"
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+@pytest.fixture
+def gunicorn(tmp_path):
+    yield from _start(tmp_path, make_app(tmp_path, content=False))  # schema, municipalities, users
+
+
+def test_workers_rebuild_a_deleted_index_once(tmp_path):
+    """The index is derived: deleted under running workers' feet (or before
+    they start), the first searches rebuild it from the database, one
+    process at a time, and every search answers."""
+    import shutil
+
+    app = make_app(tmp_path)
+    shutil.rmtree(tmp_path / "index")
+    for base, log in _start(tmp_path, app):
+        with ThreadPoolExecutor(8) as pool:
+            pages = list(pool.map(lambda _: Browser(base).get("/zoeken?q=sleutelfiguren"), range(8)))
+        assert all("resultaten" in p.lower() and "Er ging iets mis" not in p for p in pages)
+        found = [re.search(r"(\d+) resultaten", p) for p in pages]
+        assert all(f and int(f.group(1)) >= 3 for f in found), found
+        generations = [d for d in os.listdir(tmp_path / "index") if d.startswith("gen-")]
+        assert len(generations) == 1, generations
+        assert "Traceback" not in log.read_text()
 
 
 def test_four_workers_saving_200_items_lose_nothing(gunicorn):

@@ -311,17 +311,53 @@ def rebuild(progress=None) -> int:
     return _service().rebuild(items, last, progress, expected=expected)
 
 
-def ensure_index() -> bool:
-    """Rebuild when the index is missing or unreadable; True when it did."""
-    svc = _service()
+def _usable(svc: SearchIndex) -> Exception | None:
+    """None when the current index opens and reads; else the error."""
     try:
         with svc.open().searcher() as s:
             svc.last_applied(s)
+        return None
+    except Exception as exc:  # missing, empty or corrupt
+        return exc
+
+
+def ensure_index() -> bool:
+    """Rebuild when the index is missing or unreadable; True when it did.
+
+    Several processes may find the index gone at once (gunicorn workers);
+    an exclusive lock on ``<INDEX_DIR>/.rebuild.lock`` lets one rebuild
+    while the others wait and then find it usable. Without the lock two
+    rebuilds would each swap in their generation and delete the other's.
+    """
+    import fcntl
+
+    svc = _service()
+    if _usable(svc) is None:
         return False
-    except Exception as exc:  # missing, empty or corrupt: the database has it all
-        log.warning("search index unusable (%s); rebuilding from the database", exc)
-        rebuild()
-        return True
+    os.makedirs(svc.directory, exist_ok=True)
+    with open(os.path.join(svc.directory, ".rebuild.lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            problem = _usable(svc)
+            if problem is None:  # another process rebuilt it while we waited
+                return False
+            log.warning("search index unusable (%s); rebuilding from the database", problem)
+            rebuild()
+            return True
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _searcher(svc: SearchIndex):
+    """This thread's searcher; a missing or unreadable index is rebuilt from
+    the database first, so a deleted ``search_index/`` heals on the next
+    search instead of failing every page."""
+    try:
+        return svc.searcher()
+    except Exception:
+        if not ensure_index():
+            raise
+        return svc.searcher()
 
 
 def catch_up(timeout: float = 5.0) -> int:
@@ -403,7 +439,7 @@ def search(
     result = SearchResult(query=text, total=0, page=page, per_page=per_page)
 
     svc = _service()
-    searcher = svc.searcher()
+    searcher = _searcher(svc)
     sets = svc.facet_sets(searcher)
     allowed = _allowed(sets, permissions.user_labels(user), filters or {})
     q, words = build_query(text)
@@ -608,7 +644,7 @@ def related(user: Any, item: Any, limit: int = 5) -> list[Hit]:
     from .. import permissions
 
     svc = _service()
-    searcher = svc.searcher()
+    searcher = _searcher(svc)
     docnum = searcher.document_number(id=str(item.id))
     if docnum is None:
         return []
