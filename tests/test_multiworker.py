@@ -62,6 +62,8 @@ def _start(tmp_path, app):
         try:
             urllib.request.urlopen(base + "/healthz", timeout=2)
             break
+        except urllib.error.HTTPError:  # up, and reporting a problem (a missing index, say)
+            break
         except OSError:
             time.sleep(0.2)
     try:

@@ -355,8 +355,7 @@ def _searcher(svc: SearchIndex):
     try:
         return svc.searcher()
     except Exception:
-        if not ensure_index():
-            raise
+        ensure_index()  # this process rebuilds, or waits for the one that does
         return svc.searcher()
 
 
