@@ -16,6 +16,7 @@ The index is derived from the database and can always be rebuilt from it:
 
 from __future__ import annotations
 
+import functools
 import heapq
 import logging
 import os
@@ -612,6 +613,16 @@ class MarkFormatter(highlight.HtmlFormatter):
         return "<mark>%s</mark>" % highlight.htmlescape(highlight.get_text(text, token, replace), quote=False)
 
 
+def _expand_terms_once(results) -> None:
+    """Whoosh's highlighter asks ``results.query_terms(expand=True, ...)`` for
+    every hit, expanding fuzzy and prefix terms against the term dictionary
+    each time; the answer (a set) is the same for every hit of one query, so
+    it is kept on the results object after the first hit."""
+    if not getattr(results, "_portal_terms_kept", False):
+        results.query_terms = functools.lru_cache(maxsize=None)(results.query_terms)
+        results._portal_terms_kept = True
+
+
 def _page_hits(results, page: int, per_page: int, sort: str, own: frozenset) -> list[Hit]:
     start = (page - 1) * per_page
     by_date = sort == "date"
@@ -624,6 +635,7 @@ def _page_hits(results, page: int, per_page: int, sort: str, own: frozenset) -> 
         start = 0
     hits = []
     for hit in window[start:start + per_page]:
+        _expand_terms_once(hit.results)
         snippet = ""
         for name, top in (("body", 2), ("summary", 1)):
             if not snippet and hit.get(name):  # an empty field is not stored at all
