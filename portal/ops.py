@@ -6,6 +6,7 @@ import os
 import shutil
 import sqlite3
 import subprocess
+import tarfile
 import time
 from pathlib import Path
 from typing import Any
@@ -57,8 +58,9 @@ def _database_url():
 def backup(directory: str | Path) -> Path:
     """Write a consistent copy of the database into ``directory`` and return
     its path: SQLite through the online backup API (safe while the portal
-    runs), PostgreSQL through ``pg_dump --format=custom``. Raises
-    ``RuntimeError`` when ``pg_dump`` is missing or fails."""
+    runs), PostgreSQL through ``pg_dump --format=custom``. The attachments
+    go beside it as ``<name>.attachments.tar`` (see :func:`attachments_archive`).
+    Raises ``RuntimeError`` when ``pg_dump`` is missing or fails."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -72,12 +74,27 @@ def backup(directory: str | Path) -> Path:
         finally:
             dst.close()
             src.close()
-        target.chmod(0o600)  # contact details and password hashes
-        return target
-    target = directory / f"portal-{stamp}.pgdump"
-    _run_pg(["pg_dump", "--format=custom", "--no-owner", f"--file={target}"], url)
-    target.chmod(0o600)
+    else:
+        target = directory / f"portal-{stamp}.pgdump"
+        _run_pg(["pg_dump", "--format=custom", "--no-owner", f"--file={target}"], url)
+    target.chmod(0o600)  # contact details and password hashes
+    archive = attachments_archive(target)
+    with tarfile.open(archive, "w") as tar:
+        tar.add(_attachments_dir(), arcname="attachments")
+    archive.chmod(0o600)
     return target
+
+
+def attachments_archive(backup_path: str | Path) -> Path:
+    """The attachments archive that belongs to a database backup file."""
+    backup_path = Path(backup_path)
+    return backup_path.with_name(backup_path.name + ".attachments.tar")
+
+
+def _attachments_dir() -> Path:
+    from .services.attachments import storage_dir
+
+    return Path(storage_dir())
 
 
 def restore(path: str | Path) -> None:
@@ -100,6 +117,18 @@ def restore(path: str | Path) -> None:
             src.close()
     else:
         _run_pg(["pg_restore", "--clean", "--if-exists", "--no-owner", "--single-transaction", str(path)], url)
+    archive = attachments_archive(path)
+    if archive.is_file():
+        # Attachments are written once under random names and never changed,
+        # so extracting over the folder restores the backup's files; files
+        # added since stay (no row refers to them any more). The "data"
+        # filter refuses absolute paths, links out of the folder and devices.
+        target = _attachments_dir()
+        with tarfile.open(archive) as tar:
+            members = [m for m in tar.getmembers() if m.name.startswith("attachments/")]
+            for m in members:
+                m.name = m.name[len("attachments/"):]
+            tar.extractall(target, members=members, filter="data")
     search.rebuild()
 
 

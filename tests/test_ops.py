@@ -92,14 +92,25 @@ def _snapshot():
 
 
 def test_backup_and_restore_sqlite(app, tmp_path):
+    import io
+
+    from portal.services.attachments import add_attachment, get_attachment
+
     with app.app_context():
+        item = db.session.scalars(select(Item).where(Item.type == "practice")).first()
+        pdf = b"%PDF-1.4\n% back-up test\n%%EOF\n"
+        att = add_attachment(SYSTEM, item, io.BytesIO(pdf), "verslag.pdf")
         before = _snapshot()
         path = backup(tmp_path / "backups")
+        assert oct(path.stat().st_mode)[-3:] == "600"
         save_item(SYSTEM, "practice", {"title": "Na de back-up toegevoegd"}, "tekst")
+        os.unlink(get_attachment(SYSTEM, item, att.id)[1])  # a lost disk, say
         assert _snapshot() != before
         restore(path)
         assert _snapshot() == before
         assert search.check() == {"missing": [], "orphaned": []}
+        with open(get_attachment(SYSTEM, db.session.get(Item, item.id), att.id)[1], "rb") as fh:
+            assert fh.read() == pdf
 
 
 @pytest.mark.postgres
