@@ -1,0 +1,177 @@
+"""Following another portal: import its public practices and lessons through
+its API (``/api/v1``, read anonymously), marked with their source, and keep
+them up to date on every run.
+
+Each imported item carries ``extra["source"]``: ``{"portal": base URL,
+"type", "slug", "url": the page there, "updated_at": as the source last said}``.
+A run creates what is new, updates what changed at the source (by its
+``updated_at``), leaves the rest alone, and withdraws (sets to draft) items
+the source no longer shows publicly. Items are written through
+``save_item`` / ``set_status``, so validation, revisions, the audit log and
+the search index work as for any other change.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+
+from .. import permissions
+from ..errors import PermissionDenied, PortalError, ValidationFailed
+from ..extensions import db
+from ..models import Item
+from ..services.items import SYSTEM, save_item, set_status
+
+FOLLOW_TYPES = ("practice", "lesson")
+#: Front-matter keys not taken from the source: the region follows from the
+#: municipality here; ``contact`` and ``related`` name the source's slugs.
+DROPPED = ("type", "region", "contact", "related", "source")
+MAX_RESPONSE = 20 * 1024 * 1024
+TIMEOUT = 20
+
+
+class FollowError(PortalError):
+    """The source could not be read (network, HTTP status, not JSON)."""
+
+    status = 502
+
+
+@dataclass
+class FollowReport:
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    withdrawn: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+def normalise_base(url: str) -> str:
+    """``https://portal.example.nl/api/v1/`` -> ``https://portal.example.nl``.
+    Raises ``ValidationFailed`` for anything but an http(s) URL with a host."""
+    text = (url or "").strip().rstrip("/")
+    for suffix in ("/api/v1/openapi.json", "/api/v1"):
+        if text.endswith(suffix):
+            text = text[: -len(suffix)]
+    parts = urllib.parse.urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ValidationFailed({"url": [f"'{url[:200]}' is geen adres van een portaal (http:// of https://)."]})
+    return text
+
+
+def http_json(url: str, retries: int = 4, sleep: Callable[[float], None] = time.sleep) -> Any:
+    """GET ``url`` and parse JSON; raises ``FollowError`` on any failure.
+    A 429 (the source's rate limit) is waited out: ``Retry-After`` seconds
+    when given (at most 60), else 5, 10, 20, 40; then it counts as a failure."""
+    request = urllib.request.Request(url, headers={"Accept": "application/json",
+                                                   "User-Agent": "kennisportaal-follow/1"})
+    for attempt in range(retries + 1):
+        try:
+            with urllib.request.urlopen(request, timeout=TIMEOUT) as response:  # nosec B310: scheme checked
+                raw = response.read(MAX_RESPONSE + 1)
+            break
+        except urllib.error.HTTPError as exc:
+            if exc.code != 429 or attempt == retries:
+                raise FollowError(f"{url} kon niet worden gelezen: {exc}") from exc
+            wait = exc.headers.get("Retry-After", "") if exc.headers else ""
+            sleep(min(float(wait), 60.0) if wait.isdigit() else 5.0 * 2 ** attempt)
+        except OSError as exc:  # URLError, timeouts
+            raise FollowError(f"{url} kon niet worden gelezen: {exc}") from exc
+    if len(raw) > MAX_RESPONSE:
+        raise FollowError(f"{url}: het antwoord is te groot.")
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise FollowError(f"{url} gaf geen JSON.") from exc
+
+
+def _remote_items(base: str, fetch: Callable[[str], Any], types: tuple[str, ...]) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for item_type in types:
+        page = 1
+        while True:
+            data = fetch(f"{base}/api/v1/items?type={item_type}&per_page=100&page={page}")
+            if not isinstance(data, dict) or not isinstance(data.get("items"), list):
+                raise FollowError(f"{base} gaf geen lijst met items: is dit een portaal?")
+            found += [i for i in data["items"] if isinstance(i, dict) and i.get("type") == item_type]
+            if page >= int(data.get("pages") or 1) or page >= 1000:
+                break
+            page += 1
+    return found
+
+
+def _followed(base: str, types: tuple[str, ...]) -> dict[tuple[str, str], Item]:
+    """Local items imported from ``base``, by the source's (type, slug)."""
+    out = {}
+    for item in db.session.scalars(select(Item).where(Item.type.in_(types))):
+        source = (item.extra or {}).get("source")
+        if isinstance(source, dict) and source.get("portal") == base:
+            out[(item.type, str(source.get("slug")))] = item
+    return out
+
+
+def _front_matter(detail: dict[str, Any], base: str, creating: bool) -> dict[str, Any]:
+    meta = {k: v for k, v in (detail.get("front_matter") or {}).items() if k not in DROPPED}
+    if not creating:
+        meta.pop("slug", None)  # keep the local slug
+    meta["status"] = "published"
+    meta["visibility"] = "public"
+    page = detail.get("url")
+    if not (isinstance(page, str) and page.startswith(("http://", "https://"))):
+        page = None  # shown as a link: never a javascript: or data: URL from elsewhere
+    meta["source"] = {"portal": base, "type": detail["type"], "slug": detail["slug"],
+                      "url": page, "updated_at": detail.get("updated_at")}
+    return meta
+
+
+def follow_portal(actor: Any, url: str, *, fetch: Callable[[str], Any] | None = None,
+                  types: tuple[str, ...] = FOLLOW_TYPES, progress: Callable[[int], None] | None = None
+                  ) -> FollowReport:
+    """Import or refresh the public ``types`` items of the portal at ``url``
+    as ``actor`` (an admin or the system). ``fetch(url) -> parsed JSON``
+    defaults to an HTTP GET. Raises ``PermissionDenied``, ``ValidationFailed``
+    (a bad URL) or ``FollowError`` (the source's list could not be read; then
+    nothing is withdrawn). A bad item is reported in ``problems`` and skipped.
+    """
+    if actor is not SYSTEM and not permissions.can_administer(actor):
+        raise PermissionDenied("Alleen een beheerder mag een ander portaal volgen.")
+    base = normalise_base(url)
+    fetch = fetch or http_json
+    report = FollowReport()
+    remote = _remote_items(base, fetch, types)
+    local = _followed(base, types)
+    for summary in remote:
+        key = (summary["type"], str(summary.get("slug")))
+        label = f"{key[0]}/{key[1]}"
+        existing = local.pop(key, None)
+        if progress:
+            progress(1)
+        if summary.get("status") != "published":
+            continue
+        if (existing is not None and existing.status == "published"
+                and (existing.extra or {}).get("source", {}).get("updated_at") == summary.get("updated_at")):
+            report.unchanged.append(label)
+            continue
+        try:
+            detail = fetch(f"{base}/api/v1/items/{urllib.parse.quote(key[0])}/{urllib.parse.quote(key[1])}")
+            meta = _front_matter(detail, base, creating=existing is None)
+            saved = save_item(actor, key[0], meta, str(detail.get("body") or ""), item=existing,
+                              note=f"gevolgd van {base}")
+        except (ValidationFailed, FollowError, KeyError, TypeError) as exc:
+            db.session.rollback()
+            message = exc.message if isinstance(exc, PortalError) else f"onvolledig antwoord ({exc})"
+            report.problems.append(f"{label}: {message}")
+            continue
+        (report.created if existing is None else report.updated).append(f"{saved.type}/{saved.slug}")
+    for item in local.values():
+        if item.status == "published":
+            set_status(actor, item, "draft", note=f"niet meer openbaar bij {base}")
+            report.withdrawn.append(f"{item.type}/{item.slug}")
+    return report
