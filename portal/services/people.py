@@ -1,0 +1,588 @@
+"""Profiles of key figures, private by design (issue #5).
+
+The verbs here: find experts ("Wie kan helpen met ..."), record who looked at
+which profile (the privacy audit), keep consent current (``consent_check``),
+introduction requests through the region's curator, and the rights of the
+person (export everything held about a profile as JSON, erase it).
+
+Privacy audit rows all have an action starting with ``privacy.`` and carry
+the profile's id, never its name, in ``target`` (``profile:<id>``) and
+``detail["profile_id"]`` (or ``detail["profile_ids"]`` for a search): after
+an erasure they say nothing about the person. Only the privacy officer reads
+them (``permissions.can_read_privacy_log``); a general audit-log page must
+leave ``privacy.*`` rows out.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import String, cast, delete, or_, select, update
+
+from .. import permissions, search
+from ..database import begin_write
+from ..errors import NotFound, PermissionDenied, ValidationFailed
+from ..extensions import db
+from ..models import AuditEvent, IntroductionRequest, Item, Revision, User
+from ..models.base import utcnow
+from .common import audit, log_search_change
+from .items import SYSTEM, add_revision, front_matter, set_status
+
+log = logging.getLogger(__name__)
+PRIVACY_PREFIX = "privacy."
+VIEW = "privacy.profile_view"
+SEARCH = "privacy.profile_search"
+REVEAL = "privacy.contact_reveal"
+EXPORT = "privacy.export"
+ERASE = "privacy.erase"
+REMIND_DAYS = 31
+MAX_MESSAGE = 2000
+
+
+def _target(item_id: int) -> str:
+    return f"profile:{item_id}"
+
+
+def _get_profile(profile_id: int) -> Item:
+    item = db.session.get(Item, profile_id)
+    if item is None or item.type != "profile":
+        raise NotFound("Dit profiel bestaat niet.")
+    return item
+
+
+# -- the privacy audit ---------------------------------------------------------------------
+def record_profile_view(actor: Any, profile: Item, contact_shown: bool) -> None:
+    """Log that ``actor`` opened ``profile``'s page, and, when its contact
+    details were on the page, that they were revealed. Own transaction."""
+    profile_id = profile.id
+    begin_write()
+    audit(actor, VIEW, _target(profile_id), profile_id=profile_id)
+    if contact_shown:
+        audit(actor, REVEAL, _target(profile_id), profile_id=profile_id)
+    db.session.commit()
+
+
+def record_profile_search(actor: Any, profile_ids: list[int]) -> None:
+    """Log that a search by ``actor`` returned these profiles (nothing when
+    none). The query text is not kept: it may hold a person's name."""
+    ids = sorted({int(i) for i in profile_ids})
+    if not ids:
+        return
+    begin_write()
+    audit(actor, SEARCH, "profiles", profile_ids=ids)
+    db.session.commit()
+
+
+@dataclass
+class ProfileActivity:
+    profile_id: int
+    title: str
+    slug: str
+    viewers: int = 0
+    views: int = 0
+    searches: int = 0
+    reveals: int = 0
+    exports: int = 0
+
+
+def _privacy_rows(since: datetime | None = None) -> list[AuditEvent]:
+    stmt = select(AuditEvent).where(AuditEvent.action.like(PRIVACY_PREFIX + "%")).order_by(AuditEvent.at.desc())
+    if since is not None:
+        stmt = stmt.where(AuditEvent.at >= since)
+    return list(db.session.scalars(stmt))
+
+
+def _ids_of(row: AuditEvent) -> list[int]:
+    detail = row.detail or {}
+    if "profile_ids" in detail:
+        return [int(i) for i in detail["profile_ids"]]
+    if "profile_id" in detail:
+        return [int(detail["profile_id"])]
+    return []
+
+
+def privacy_overview(actor: Any, days: int = 30) -> list[ProfileActivity]:
+    """Per profile, over the last ``days`` days: distinct viewers, page views,
+    searches that returned it, contact reveals, exports; busiest first.
+    Raises ``PermissionDenied`` for anyone but the privacy officer."""
+    if not permissions.can_read_privacy_log(actor):
+        raise PermissionDenied("Alleen de privacyfunctionaris mag het privacylogboek lezen.")
+    since = utcnow() - timedelta(days=days)
+    profiles = {p.id: p for p in db.session.scalars(select(Item).where(Item.type == "profile"))}
+    stats = {pid: ProfileActivity(pid, p.title, p.slug) for pid, p in profiles.items()}
+    viewers: dict[int, set] = {}
+    for row in _privacy_rows(since):
+        for pid in _ids_of(row):
+            s = stats.get(pid)
+            if s is None:
+                continue
+            if row.action == VIEW:
+                s.views += 1
+                viewers.setdefault(pid, set()).add(row.actor_id)
+            elif row.action == SEARCH:
+                s.searches += 1
+            elif row.action == REVEAL:
+                s.reveals += 1
+            elif row.action == EXPORT:
+                s.exports += 1
+    for pid, who in viewers.items():
+        stats[pid].viewers = len(who)
+    return sorted(stats.values(), key=lambda s: (-s.viewers, -s.views, s.title.casefold()))
+
+
+def privacy_log(actor: Any, profile_id: int, days: int = 365) -> tuple[Item, list[dict[str, Any]]]:
+    """``(profile, events)``: the privacy events about one profile, newest
+    first, each ``{"at", "action", "actor"}`` (the actor's e-mail address or
+    ``"systeem"``). Privacy officer only (``PermissionDenied``); ``NotFound``
+    for an unknown profile."""
+    if not permissions.can_read_privacy_log(actor):
+        raise PermissionDenied("Alleen de privacyfunctionaris mag het privacylogboek lezen.")
+    profile = _get_profile(profile_id)
+    since = utcnow() - timedelta(days=days)
+    users = {u.id: u.email for u in db.session.scalars(select(User))}
+    events = [{"at": r.at, "action": r.action, "actor": users.get(r.actor_id, "systeem")}
+              for r in _privacy_rows(since) if profile_id in _ids_of(r)]
+    return profile, events
+
+
+# -- the expert finder -----------------------------------------------------------------
+#: filters of the finder beyond the free text: form name -> search facet
+FINDER_FACETS = {"taal": "profile_language", "soort": "key_figure_type", "regio": "region"}
+
+
+@dataclass
+class FinderResult:
+    profiles: list[Item] = field(default_factory=list)
+    total: int = 0
+    page: int = 1
+    per_page: int = 20
+    facets: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+def find_experts(actor: Any, text: str = "", *, languages: list[str] | None = None,
+                 key_figure_types: list[str] | None = None, regions: list[str] | None = None,
+                 formal: bool | None = None, outside_office_hours: bool | None = None,
+                 page: int = 1, per_page: int = 20) -> FinderResult:
+    """Profiles ``actor`` may see that match ``text`` (expertise, community,
+    role, organisation, language names ...) and the filters, those of the
+    actor's own region first, then by relevance (by name without text).
+
+    ``languages``: ISO 639-1 codes; ``key_figure_types``: keys; ``regions``:
+    region ids as strings; ``formal`` / ``outside_office_hours``: ``None`` for
+    either. Each profile is checked again with ``permissions.can_view``
+    against the database (the index may lag behind an expiry). The search is
+    written to the privacy audit. Members only (``PermissionDenied``).
+    """
+    if not getattr(actor, "is_authenticated", False):
+        raise PermissionDenied("Log in om sleutelfiguren te zoeken.")
+    filters = {"type": ["profile"]}
+    for name, values in (("profile_language", languages), ("key_figure_type", key_figure_types),
+                         ("region", regions)):
+        if values:
+            filters[name] = list(values)
+    ids: list[int] = []
+    facets: dict[str, dict[str, int]] = {}
+    for n in range(1, 51):  # at most 5,000 profiles; a portal has hundreds
+        res = search.search(actor, text or "", filters=filters, page=n, per_page=100, facets=n == 1)
+        if n == 1:
+            facets = res.facets
+        ids += [h.id for h in res.hits]
+        if n >= res.pages:
+            break
+    rows = {i.id: i for i in db.session.scalars(select(Item).where(Item.id.in_(ids)))} if ids else {}
+    found = []
+    for pid in ids:
+        item = rows.get(pid)
+        if item is None or not permissions.can_view(actor, item):
+            continue
+        if formal is not None and item.formal is not formal:
+            continue
+        if outside_office_hours is not None and bool(item.outside_office_hours) is not outside_office_hours:
+            continue
+        found.append(item)
+    if not text:
+        found.sort(key=lambda i: i.title.casefold())
+    own = getattr(actor, "region_id", None)
+    found.sort(key=lambda i: not (own is not None and own in permissions.item_region_ids(i)))  # stable
+    page = max(1, page)
+    shown = found[(page - 1) * per_page: page * per_page]
+    record_profile_search(actor, [i.id for i in shown])
+    return FinderResult(profiles=shown, total=len(found), page=page, per_page=per_page, facets=facets)
+
+
+def contact_for(actor: Any, profile: Item) -> list[Item]:
+    """Practices and lessons naming ``profile`` as their contact that
+    ``actor`` may see, by title."""
+    rows = db.session.scalars(select(Item).where(Item.contact == profile.slug, Item.type != "profile"))
+    return sorted((r for r in rows if permissions.can_view(actor, r)), key=lambda r: r.title.casefold())
+
+
+# -- personal data in practices and lessons -------------------------------------------
+#: Dutch phone numbers: 06-12345678, 06 1234 5678, 010-1234567, +31 6 12345678, 0031 ...
+PHONE_RE = re.compile(r"(?<![\w+])(?:(?:\+|00)31[\s.-]?(?:\(0\))?[\s.-]?|0)[1-9](?:[\s.-]?\d){8}(?!\d)")
+EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+
+
+def personal_data_warnings(text: str, names: list[str]) -> list[str]:
+    """Dutch warnings about personal data in ``text`` (a practice or lesson
+    before publishing): phone numbers, e-mail addresses, and any of ``names``
+    (display names of people with a profile) as whole words, ignoring case.
+    Warns, never blocks. ``[]`` when nothing was found.
+
+    >>> personal_data_warnings("Bel 06-12345678 of mail a@b.nl", [])
+    ['De tekst bevat een telefoonnummer (06-12345678).', 'De tekst bevat een e-mailadres (a@b.nl).']
+    """
+    text = text or ""
+    warnings = []
+    for match in dict.fromkeys(m.group(0).strip() for m in PHONE_RE.finditer(text)):
+        warnings.append(f"De tekst bevat een telefoonnummer ({match}).")
+    for match in dict.fromkeys(m.group(0) for m in EMAIL_RE.finditer(text)):
+        warnings.append(f"De tekst bevat een e-mailadres ({match}).")
+    folded = text.casefold()
+    for name in dict.fromkeys(n.strip() for n in names if n and len(n.strip()) >= 3):
+        if re.search(r"(?<!\w)" + re.escape(name.casefold()) + r"(?!\w)", folded):
+            warnings.append(f"De tekst noemt {name}, die een profiel als sleutelfiguur heeft.")
+    if warnings:
+        warnings.append("Staat de persoon hier zelf achter? Noem geen gegevens die iemand kunnen schaden.")
+    return warnings
+
+
+def profile_names(actor: Any) -> list[str]:
+    """Display names of the profiles ``actor`` may see (for the check above:
+    naming a profile the author may not see would reveal that it exists)."""
+    rows = db.session.scalars(select(Item).where(Item.type == "profile"))
+    return [p.title for p in rows if permissions.can_view(actor, p)]
+
+
+# -- consent ---------------------------------------------------------------------------
+@dataclass
+class ConsentReport:
+    reminded: list[str] = field(default_factory=list)  # "title (expires YYYY-MM-DD)"
+    unpublished: list[str] = field(default_factory=list)
+
+
+def _curators_of(item: Item) -> list[User]:
+    """The region's curators (admins when it has none): issue #4's ``publishers_of``."""
+    from .notifications import publishers_of
+
+    return publishers_of(item)
+
+
+def _notify(users: list[User], kind: str, message: str, link: str, item: Item) -> None:
+    """In-app notifications plus the e-mail outbox (issue #4's ``notify``;
+    its e-mails never name a key figure)."""
+    from .notifications import notify
+
+    notify(users, kind, message, link, item=item)
+
+
+def _profile_link(item: Item) -> str:
+    return f"/sleutelfiguren/{item.slug}"
+
+
+def consent_check(today: date | None = None) -> ConsentReport:
+    """Run daily (``portal consent-check``): remind the curators of a
+    profile's region a month (31 days) before its consent expires, once per
+    expiry date, with an in-app notification; unpublish every published
+    profile whose consent has expired or is missing (through
+    ``set_status``: revision, search change log, audit). One transaction per
+    profile."""
+    today = today or permissions._today()
+    report = ConsentReport()
+    ids = list(db.session.scalars(select(Item.id).where(Item.type == "profile", Item.status == "published")))
+    for pid in ids:
+        item = db.session.get(Item, pid)
+        if not permissions.consent_valid(item, today):
+            set_status(SYSTEM, item, "draft", note="toestemming verlopen")
+            report.unpublished.append(item.title)
+            continue
+        expiry = permissions.consent_expiry(item)
+        window = expiry - timedelta(days=REMIND_DAYS)
+        if today >= window and (item.consent_reminded is None or item.consent_reminded < window):
+            begin_write()
+            item = db.session.get(Item, pid)
+            item.consent_reminded = today
+            _notify(_curators_of(item), "consent_expiring",
+                    f"De toestemming van sleutelfiguur {item.title} verloopt op {expiry.isoformat()}. "
+                    "Vraag om nieuwe toestemming, anders verdwijnt het profiel.",
+                    _profile_link(item), item)
+            audit(SYSTEM, "profile.consent_reminder", _target(item.id), profile_id=item.id,
+                  expires=expiry.isoformat())
+            db.session.commit()
+            report.reminded.append(f"{item.title} (verloopt {expiry.isoformat()})")
+    return report
+
+
+# -- introduction requests -------------------------------------------------------------
+def request_introduction(actor: Any, profile: Item, message: str) -> IntroductionRequest:
+    """Ask the curators of ``profile``'s region to introduce ``actor`` to the
+    person. ``message``: 10-2000 characters on who you are and why.
+    Raises ``PermissionDenied`` when ``actor`` may not ask (anonymous, or may
+    see the contact details already) and ``ValidationFailed`` (``message``)."""
+    message = (message or "").replace("\r\n", "\n").strip()
+    begin_write()
+    if not permissions.can_request_introduction(actor, profile):
+        raise PermissionDenied("U kunt voor dit profiel geen introductie vragen.")
+    if len(message) < 10:
+        raise ValidationFailed({"message": ["Schrijf in een paar zinnen wie u bent en waarvoor u contact zoekt."]})
+    if len(message) > MAX_MESSAGE:
+        raise ValidationFailed({"message": [f"Uw bericht is te lang: hoogstens {MAX_MESSAGE} tekens."]})
+    req = IntroductionRequest(profile_id=profile.id, requester_id=actor.id, message=message)
+    db.session.add(req)
+    _notify(_curators_of(profile), "introduction_request",
+            f"Nieuw verzoek om kennis te maken met sleutelfiguur {profile.title}.",
+            "/introductieverzoeken", profile)
+    audit(actor, "introduction.request", _target(profile.id), profile_id=profile.id)
+    db.session.commit()
+    return req
+
+
+def introductions_for(actor: Any) -> list[IntroductionRequest]:
+    """Requests about profiles ``actor`` handles (curators of the region,
+    admins), open ones first, then newest first."""
+    if not permissions.can_curate(actor):
+        raise PermissionDenied("Alleen een regionale coördinator ziet introductieverzoeken.")
+    rows = db.session.scalars(select(IntroductionRequest).order_by(IntroductionRequest.created_at.desc()))
+    return sorted((r for r in rows if permissions.can_handle_introductions(actor, r.profile)),
+                  key=lambda r: r.status != "open")
+
+
+def handle_introduction(actor: Any, request_id: int, action: str) -> IntroductionRequest:
+    """``action``: ``forward`` (the curator passed the request on to the
+    person, who contacts the requester if they agree) or ``decline``. The
+    requester gets a notification. ``NotFound``, ``PermissionDenied``,
+    ``ValidationFailed`` (``action``)."""
+    begin_write()
+    req = db.session.get(IntroductionRequest, request_id)
+    if req is None or not permissions.can_handle_introductions(actor, req.profile):
+        raise NotFound("Dit verzoek bestaat niet of is niet voor u.")
+    if action not in ("forward", "decline"):
+        raise ValidationFailed({"action": [f"Onbekende handeling '{action[:40]}'."]})
+    req.status = "forwarded" if action == "forward" else "declined"
+    req.handled_at = utcnow()
+    req.handled_by_id = actor.id
+    if req.requester is not None:
+        text = ("Uw verzoek om kennis te maken is doorgestuurd; de persoon neemt contact met u op als die dat wil."
+                if action == "forward" else "Uw verzoek om kennis te maken is niet doorgestuurd.")
+        _notify([req.requester], "introduction_" + req.status, text, _profile_link(req.profile), req.profile)
+    audit(actor, "introduction." + req.status, _target(req.profile_id), profile_id=req.profile_id)
+    db.session.commit()
+    return req
+
+
+# -- rights of the person: export and erasure ---------------------------------------------
+#: How an erasure treats each column that refers to ``items.id`` (table.column
+#: -> "delete" the row or "null" the column). tests/test_people.py walks the
+#: schema and fails when a table refers to items without an entry here.
+ERASE_POLICY = {
+    "revisions.item_id": "delete",
+    "item_municipalities.item_id": "delete",
+    "introduction_requests.profile_id": "delete",
+    "notifications.item_id": "delete",
+    "attachments.item_id": "delete",  # and the stored files, after the commit
+    # no foreign key: rows hold only an id and an action; erasure appends a "delete"
+    "search_changes.item_id": "keep",
+}
+
+
+def item_references() -> list[tuple[Any, Any]]:
+    """``(table, column)`` for every column of the schema with a foreign key to ``items.id``."""
+    out = []
+    for table in db.metadata.sorted_tables:
+        for col in table.columns:
+            if any(fk.column.table.name == "items" and fk.column.name == "id" for fk in col.foreign_keys):
+                out.append((table, col))
+    return out
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json(v) for v in value]
+    return value
+
+
+def export_person(actor: Any, profile_id: int) -> dict[str, Any]:
+    """Everything held about one profile, as a JSON-ready mapping:
+    ``profile`` (front matter, body, consent, status), ``revisions``,
+    ``views`` (privacy audit events with who and when), ``mentioned_by``
+    (items naming the profile as contact) and ``other`` (rows of every other
+    table referring to it). Admins only (``PermissionDenied``); the export
+    itself is logged."""
+    if not permissions.can_manage_person_data(actor):
+        raise PermissionDenied("Alleen een beheerder mag de gegevens van een persoon uitvoeren.")
+    begin_write()
+    item = _get_profile(profile_id)
+    users = {u.id: u.email for u in db.session.scalars(select(User))}
+    profile = {k: _json(v) for k, v in front_matter(item).items()}
+    profile.update(id=item.id, body=item.body, status=item.status,
+                   consent_expiry=_json(permissions.consent_expiry(item)),
+                   consent_reminded=_json(item.consent_reminded),
+                   created_at=_json(item.created_at), updated_at=_json(item.updated_at))
+    revisions = [{"number": r.number, "at": _json(r.created_at), "by": users.get(r.author_id),
+                  "title": r.title, "body": r.body, "meta": _json(r.meta), "note": r.note}
+                 for r in item.revisions]
+    views = [{"at": _json(r.at), "action": r.action, "by": users.get(r.actor_id, "systeem")}
+             for r in reversed(_privacy_rows()) if profile_id in _ids_of(r)]
+    mentioned = [{"type": i.type, "slug": i.slug, "title": i.title}
+                 for i in db.session.scalars(select(Item).where(Item.contact == item.slug, Item.type != "profile"))]
+    other: dict[str, list[dict[str, Any]]] = {}
+    for table, col in item_references():
+        if table.name in ("revisions", "item_municipalities"):
+            continue
+        rows = db.session.execute(select(table).where(col == profile_id)).mappings().all()
+        if rows:
+            other.setdefault(table.name, []).extend({k: _json(v) for k, v in r.items()} for r in rows)
+    audit(actor, EXPORT, _target(profile_id), profile_id=profile_id)
+    db.session.commit()
+    return {"exported_at": _json(utcnow()), "profile": profile, "revisions": revisions,
+            "views": views, "mentioned_by": mentioned, "other": other}
+
+
+def _scrub_slug(meta: dict, slug: str) -> dict | None:
+    """``meta`` without references to ``slug`` (contact, related), or None if unchanged."""
+    changed = dict(meta or {})
+    if changed.get("contact") == slug:
+        changed.pop("contact")
+    if slug in (changed.get("related") or []):
+        changed["related"] = [s for s in changed["related"] if s != slug]
+    return changed if changed != (meta or {}) else None
+
+
+def erase_person(actor: Any, profile_id: int) -> None:
+    """Erase a person (GDPR article 17): the profile, its revisions and
+    drafts, its search index entry (a ``delete`` in the change log, then the
+    index is rebuilt so no segment file keeps its words), every
+    row of another table referring to it (``ERASE_POLICY``) and attached
+    files, rows of free-text logs naming it (``TEXT_LOGS``), its slug in
+    other items' contact and related fields (current and in their revisions)
+    and its traces in the audit log (privacy events about it are removed,
+    other events lose the name). One audit row ``privacy.erase`` records that
+    an erasure happened, by whom, without any data. Admins only
+    (``PermissionDenied``); ``NotFound`` for an unknown profile."""
+    if not permissions.can_manage_person_data(actor):
+        raise PermissionDenied("Alleen een beheerder mag een persoon wissen.")
+    begin_write()
+    item = _get_profile(profile_id)
+    slug = item.slug
+    # 1. rows of other tables that refer to the profile
+    files = _attachment_files(profile_id)
+    for table, col in item_references():
+        if table.name in ("revisions", "item_municipalities"):
+            continue  # below, with the item (ORM cascade and collection)
+        how = ERASE_POLICY.get(f"{table.name}.{col.name}", "null" if col.nullable else "delete")
+        if how == "null":
+            db.session.execute(update(table).where(col == profile_id).values({col.name: None}))
+        else:
+            db.session.execute(delete(table).where(col == profile_id))
+    # 2. other items naming the profile by slug (contact, related)
+    touched = set()
+    for other in db.session.scalars(select(Item).where(Item.type != "profile")):
+        if other.contact == slug:
+            other.contact = None
+            touched.add(other.id)
+        if slug in (other.related or []):
+            other.related = [s for s in other.related if s != slug]
+            touched.add(other.id)
+    for rev in db.session.scalars(select(Revision).where(
+            Revision.item_id != profile_id, cast(Revision.meta, String).contains(slug, autoescape=True))):
+        scrubbed = _scrub_slug(rev.meta, slug)
+        if scrubbed is not None:
+            rev.meta = scrubbed
+    # 3. free-text logs naming the person (the search log, the e-mail outbox)
+    values = [v for v in (item.title, item.contact_email, item.contact_phone, slug) if v]
+    needles = sorted(set(values) | {v.casefold() for v in values})
+    for table_name, columns in TEXT_LOGS.items():
+        table = db.metadata.tables.get(table_name)
+        if table is None:
+            continue
+        for column in columns:
+            for needle in needles:
+                db.session.execute(delete(table).where(table.c[column].contains(needle, autoescape=True)))
+    # 4. the audit log: privacy events about the person go, other events lose the name
+    names = {f"profile/{slug}", _target(profile_id)}
+    about = or_(AuditEvent.action.like(PRIVACY_PREFIX + "%"), AuditEvent.target.in_(names),
+                cast(AuditEvent.detail, String).contains(str(profile_id)))
+    for row in db.session.scalars(select(AuditEvent).where(about)):
+        ids = _ids_of(row)
+        if row.action.startswith(PRIVACY_PREFIX) and profile_id in ids:
+            if row.action == SEARCH and len(ids) > 1:
+                row.detail = {**row.detail, "profile_ids": [i for i in ids if i != profile_id]}
+            else:
+                db.session.delete(row)
+        elif row.target in names or profile_id in ids:
+            row.target, row.detail = _target(profile_id), {}
+    # 5. the profile itself with its revisions; the index follows the change log
+    # (search_changes rows hold only an id and an action: they stay)
+    item.municipalities = []
+    db.session.delete(item)
+    db.session.flush()
+    for other_id in sorted(touched):
+        other = db.session.get(Item, other_id)
+        other.updated_at = utcnow()
+        add_revision(other, actor, "contactpersoon gewist")
+        log_search_change(other_id)
+    log_search_change(profile_id, "delete")
+    audit(actor, ERASE, _target(profile_id))
+    db.session.commit()
+    _remove_files(files)
+    # Whoosh only marks a deleted document; its stored fields and terms stay
+    # in the segment files until a merge. A fresh index (built in a new
+    # folder, swapped in, the old one removed) leaves nothing on disk.
+    try:
+        search.rebuild()
+    except Exception:  # the database is done; `portal reindex` finishes the index
+        log.exception("rebuilding the search index after an erasure failed; run `portal reindex`")
+        search.nudge()
+
+
+#: Tables of free text without a reference to the item -> the columns whose
+#: rows are deleted when they hold an erased person's name, e-mail address,
+#: phone number or slug (as typed, or case-folded).
+TEXT_LOGS = {"search_log": ("query",), "outbox_messages": ("subject", "body")}
+
+
+def _attachment_files(profile_id: int) -> list[str]:
+    """Paths of the files attached to the profile (issue #4's attachments)."""
+    table = db.metadata.tables.get("attachments")
+    if table is None:
+        return []
+    from .attachments import storage_dir
+
+    names = db.session.scalars(select(table.c.stored_name).where(table.c.item_id == profile_id)).all()
+    return [os.path.join(storage_dir(), n) for n in names]
+
+
+def _remove_files(paths: list[str]) -> None:
+    for path in paths:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+
+
+def profiles_for_admin(actor: Any) -> list[Item]:
+    """Every profile (any status) by name, for the person-rights page. Admins only."""
+    if not permissions.can_manage_person_data(actor):
+        raise PermissionDenied("Alleen een beheerder mag dit zien.")
+    return sorted(db.session.scalars(select(Item).where(Item.type == "profile")), key=lambda i: i.title.casefold())
+
+
+__all__ = [
+    "ERASE_POLICY", "FinderResult", "ConsentReport", "consent_check", "contact_for", "erase_person",
+    "export_person", "find_experts", "handle_introduction", "introductions_for", "item_references",
+    "personal_data_warnings", "privacy_log", "privacy_overview", "profile_names", "profiles_for_admin",
+    "record_profile_search", "record_profile_view", "request_introduction",
+]
