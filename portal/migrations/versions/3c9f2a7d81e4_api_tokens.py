@@ -1,7 +1,7 @@
 """api tokens: per-user keys to the JSON API (hash only)
 
 Revision ID: 3c9f2a7d81e4
-Revises: 6f61f6c94e43
+Revises: 8e30c7268c26
 Create Date: 2026-11-29 20:30:00
 
 """
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = '3c9f2a7d81e4'
-down_revision = '6f61f6c94e43'
+down_revision = "8e30c7268c26"
 branch_labels = None
 depends_on = None
 

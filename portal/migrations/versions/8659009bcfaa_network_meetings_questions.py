@@ -1,7 +1,7 @@
 """the network: meetings with registrations, questions with answers and follows (issue #9)
 
 Revision ID: 8659009bcfaa
-Revises: 6f61f6c94e43
+Revises: 3c9f2a7d81e4
 Create Date: 2026-11-29 20:15:00
 
 """
@@ -10,7 +10,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "8659009bcfaa"
-down_revision = "6f61f6c94e43"
+down_revision = "3c9f2a7d81e4"
 branch_labels = None
 depends_on = None
 

@@ -2,7 +2,7 @@
 introduction requests (issue #5)
 
 Revision ID: 8e30c7268c26
-Revises: 6f61f6c94e43
+Revises: 4c9e2a7d1f38
 Create Date: 2026-11-29 20:20:00
 
 The privacy officer role needs no schema change: ``users.role`` is a plain
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 
 revision = "8e30c7268c26"
-down_revision = "6f61f6c94e43"
+down_revision = "4c9e2a7d1f38"
 branch_labels = None
 depends_on = None
 

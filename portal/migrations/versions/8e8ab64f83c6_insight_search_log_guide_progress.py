@@ -1,7 +1,7 @@
 """insight: anonymous search log and guide progress per municipality (issue #9)
 
 Revision ID: 8e8ab64f83c6
-Revises: 6f61f6c94e43
+Revises: 8659009bcfaa
 Create Date: 2026-11-29 20:30:00
 
 """
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "8e8ab64f83c6"
-down_revision = "6f61f6c94e43"
+down_revision = "8659009bcfaa"
 branch_labels = None
 depends_on = None
 
