@@ -1,38 +1,136 @@
-"""Login and logout."""
+"""Login, logout, password change and reset; session limits; audit of
+denied access.
+
+Sessions (OWASP ASVS 5.0 V7): the session and remember cookie hold
+``"<user id>.<session token>"`` (``User.get_id``); the user loader accepts
+them only while the token is the user's current one and the account is
+active, so logout, a password reset, a role change or deactivation kills
+every copied cookie. A session ends after 30 minutes without a request and
+12 hours after login, whatever the cookie says.
+"""
 
 from __future__ import annotations
 
+import logging
+import time
+from datetime import timedelta
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
-from flask_login import current_user, login_user, logout_user
+from flask import (Blueprint, current_app, flash, redirect, render_template, request, session,
+                   url_for)
+from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from wtforms import BooleanField, EmailField, PasswordField
 from werkzeug.security import check_password_hash, generate_password_hash
+from wtforms import BooleanField, EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
 
-from ..database import begin_write
+from ..errors import ValidationFailed
 from ..extensions import db, limiter, login_manager
 from ..models import User
-from ..services.common import audit
+from ..services import accounts
 
 bp = Blueprint("auth", __name__)
 _DUMMY_HASH = generate_password_hash("not a real password: equal timing for unknown users", method="scrypt")
 
+IDLE_TIMEOUT = timedelta(minutes=30)
+ABSOLUTE_TIMEOUT = timedelta(hours=12)
+_SEEN_RESOLUTION = 30  # seconds: the last-seen stamp is refreshed at most this often
+LOGIN_ERROR = "Het e-mailadres of het wachtwoord klopt niet."
+
+
+@bp.record_once
+def _configure(state) -> None:
+    """Session settings this blueprint relies on (explicit config wins)."""
+    config = state.app.config
+    config.setdefault("IDLE_TIMEOUT", IDLE_TIMEOUT)
+    config.setdefault("ABSOLUTE_TIMEOUT", ABSOLUTE_TIMEOUT)
+    # Remember-me outlives a browser restart, never the absolute limit.
+    config.setdefault("REMEMBER_COOKIE_DURATION", ABSOLUTE_TIMEOUT)
+    config.setdefault("SESSION_COOKIE_HTTPONLY", True)
+    config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    if config.get("ENV") == "production":
+        # __Host-: the browser accepts the cookie only over https, for this
+        # host alone and path / (no subdomain can set or read it). ASVS 5.0 3.3.3
+        if config.get("SESSION_COOKIE_NAME", "session") == "session":
+            config["SESSION_COOKIE_NAME"] = "__Host-session"
+        if config.get("REMEMBER_COOKIE_NAME", "remember_token") == "remember_token":
+            config["REMEMBER_COOKIE_NAME"] = "__Host-remember_token"
+
 
 @login_manager.user_loader
 def load_user(user_id: str):
-    try:
-        return db.session.get(User, int(user_id))
-    except (TypeError, ValueError):
+    """``"<id>.<token>"`` -> the active user whose current token it is, else None."""
+    uid, _, token = (user_id or "").partition(".")
+    if not uid.isdigit() or not token:
         return None
+    user = db.session.get(User, int(uid))
+    if user is None or not user.active or not user.token_matches(token):
+        return None
+    return user
+
+
+@bp.before_app_request
+def enforce_session_limits():
+    """End a session idle for 30 minutes or older than 12 hours."""
+    if not current_user.is_authenticated or not hasattr(current_user, "session_token"):
+        return None
+    now = int(time.time())
+    started = session.get("_auth_at")
+    seen = session.get("_seen_at")
+    if started is None:  # restored from a remember cookie: a new session starts
+        session["_auth_at"] = session["_seen_at"] = now
+        return None
+    idle = current_app.config["IDLE_TIMEOUT"].total_seconds()
+    absolute = current_app.config["ABSOLUTE_TIMEOUT"].total_seconds()
+    if now - int(seen or started) > idle or now - int(started) > absolute:
+        lang = session.get("lang")
+        logout_user()
+        session.clear()
+        session["_remember"] = "clear"  # flask-login then deletes the remember cookie
+        if lang:
+            session["lang"] = lang
+        flash("Uw sessie is verlopen. Log opnieuw in.", "info")
+        return None
+    if now - int(seen or 0) >= _SEEN_RESOLUTION:
+        session["_seen_at"] = now
+    return None
+
+
+@bp.after_app_request
+def audit_denied(response):
+    """Every 403 leaves an audit row: who, which path, which method."""
+    if response.status_code == 403:
+        try:
+            db.session.rollback()  # a refused request writes nothing else
+            from ..database import begin_write
+
+            begin_write()
+            actor = current_user if current_user.is_authenticated else None
+            accounts.record(actor, "access.denied", request.path, method=request.method,
+                            endpoint=request.endpoint or "")
+            db.session.commit()
+        except Exception:  # the answer stays a 403 even when the audit fails
+            db.session.rollback()
+            logging.getLogger("portal").exception("could not audit a denied request")
+    return response
 
 
 class LoginForm(FlaskForm):
     email = EmailField("E-mailadres", validators=[DataRequired("Vul uw e-mailadres in."), Length(max=320)])
-    password = PasswordField("Wachtwoord", validators=[DataRequired("Vul uw wachtwoord in."), Length(max=1024)])
+    password = PasswordField("Wachtwoord", validators=[DataRequired("Vul uw wachtwoord in."),
+                                                       Length(max=accounts.MAX_PASSWORD_LENGTH)])
     remember = BooleanField("Ingelogd blijven op dit apparaat")
+
+
+class ChangePasswordForm(FlaskForm):
+    current_password = PasswordField("Huidig wachtwoord", validators=[DataRequired("Vul uw huidige wachtwoord in.")])
+    new_password = PasswordField("Nieuw wachtwoord", validators=[DataRequired("Vul een nieuw wachtwoord in.")])
+    end_other_sessions = BooleanField("Log mij uit op alle andere apparaten", default=True)
+
+
+class ResetPasswordForm(FlaskForm):
+    new_password = PasswordField("Nieuw wachtwoord", validators=[DataRequired("Vul een nieuw wachtwoord in.")])
 
 
 def safe_next(target: str | None) -> str | None:
@@ -49,9 +147,17 @@ def safe_next(target: str | None) -> str | None:
 
 
 def _login_limit() -> str:
-    from flask import current_app
-
     return current_app.config["LOGIN_FAILURE_LIMIT"]
+
+
+def _fresh_session(user: User, remember: bool = False) -> None:
+    """Clear all session data (keeping only the language) and log ``user`` in."""
+    lang = session.get("lang")
+    session.clear()
+    if lang:
+        session["lang"] = lang
+    login_user(user, remember=remember)
+    session["_auth_at"] = session["_seen_at"] = int(time.time())
 
 
 @bp.route("/inloggen", methods=["GET", "POST"])
@@ -63,37 +169,85 @@ def login():
     error = None
     if form.validate_on_submit():
         email = form.email.data.strip().lower()
+        password = form.password.data
         user = db.session.scalar(select(User).where(User.email == email))
-        # Same answer, and the same work, for an unknown user as for a wrong
-        # password: otherwise the response time tells which addresses exist.
-        if user is None:
-            check_password_hash(_DUMMY_HASH, form.password.data)
-        if user is not None and user.is_active and user.check_password(form.password.data):
+        throttled = user is not None and accounts.login_delay(user).total_seconds() > 0
+        # Same answer, and the same work, for an unknown user, a throttled
+        # account and a wrong password: the response tells nothing.
+        if user is None or throttled:
+            check_password_hash(_DUMMY_HASH, password)
+            ok = False
+        else:
+            ok = user.check_password(password) and user.is_active
+        if ok:
             next_url = safe_next(request.args.get("next"))
-            lang = session.get("lang")
-            session.clear()
-            if lang:
-                session["lang"] = lang
-            login_user(user, remember=bool(form.remember.data))
-            begin_write()
-            audit(user, "auth.login", user.email)
-            db.session.commit()
+            _fresh_session(user, remember=bool(form.remember.data))
+            accounts.record_login(user)
             flash("U bent ingelogd.", "success")
             return redirect(next_url or url_for("web.home"))
-        begin_write()
-        audit(None, "auth.login_failed", "")
-        db.session.commit()
-        error = "Het e-mailadres of het wachtwoord klopt niet."
+        accounts.record_failed_login(user, email, throttled=throttled)
+        error = LOGIN_ERROR
     return render_template("auth/login.html", form=form, error=error), (400 if error else 200)
 
 
 @bp.route("/uitloggen", methods=["POST"])
 def logout():
+    """End the session here and server-side: every copy of the cookie dies."""
     if current_user.is_authenticated:
-        begin_write()
-        audit(current_user, "auth.logout", current_user.email)
-        db.session.commit()
+        accounts.end_sessions(current_user, reason="auth.logout")
     logout_user()
     session.clear()
+    session["_remember"] = "clear"  # flask-login then deletes the remember cookie
     flash("U bent uitgelogd.", "success")
     return redirect(url_for("web.home"))
+
+
+@bp.route("/wachtwoord-wijzigen", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"], deduct_when=lambda response: response.status_code != 302)
+@login_required
+def change_password():
+    form = ChangePasswordForm()
+    errors: dict[str, list[str]] = {}
+    if form.validate_on_submit():
+        try:
+            user = accounts.change_password(current_user, form.current_password.data, form.new_password.data,
+                                            end_other_sessions=bool(form.end_other_sessions.data))
+        except ValidationFailed as exc:
+            errors = exc.errors
+        else:
+            if form.end_other_sessions.data:  # this session goes on with the new token
+                _fresh_session(user)
+            flash("Uw wachtwoord is gewijzigd.", "success")
+            return redirect(url_for("web.home"))
+    elif request.method == "POST":
+        errors = {name: list(f.errors) for name, f in form._fields.items() if f.errors}
+    return render_template("auth/change_password.html", form=form, errors=errors), (400 if errors else 200)
+
+
+@bp.route("/wachtwoord-herstellen/<token>", methods=["GET", "POST"])
+def reset_password(token: str):
+    """Set a new password with a reset link made by ``portal password-reset``."""
+    form = ResetPasswordForm()
+    errors: dict[str, list[str]] = {}
+    valid = accounts.user_for_reset_token(token) is not None
+    if valid and form.validate_on_submit():
+        try:
+            accounts.reset_password(token, form.new_password.data)
+        except ValidationFailed as exc:
+            errors = exc.errors
+        else:
+            if current_user.is_authenticated:
+                logout_user()
+            session.clear()
+            flash("Uw wachtwoord is ingesteld. Log in met het nieuwe wachtwoord.", "success")
+            return redirect(url_for("auth.login"))
+    elif valid and request.method == "POST":
+        errors = {name: list(f.errors) for name, f in form._fields.items() if f.errors}
+    if not valid:
+        errors = {"token": ["Deze herstellink is ongeldig, al gebruikt of verlopen. Vraag de beheerder om een nieuwe."]}
+    response = current_app.make_response((
+        render_template("auth/reset_password.html", form=form, errors=errors, valid=valid),
+        200 if valid and not errors else (404 if not valid else 400)))
+    response.headers["Referrer-Policy"] = "no-referrer"  # the token is in the URL
+    return response
+

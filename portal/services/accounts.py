@@ -1,0 +1,376 @@
+"""Accounts: password policy, password change and reset, sessions, login
+throttling, deactivation, roles, and the deployment check.
+
+Outside rules followed here: OWASP ASVS 5.0 chapter V6 (authentication) and
+V7 (session management), and NIST SP 800-63B section 5.1.1.2 (memorised
+secrets: at least 12 characters here, any Unicode, no truncation, no
+composition rules, refuse common and context-specific passwords).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from datetime import timedelta
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from .. import permissions
+from ..database import begin_write
+from ..errors import NotFound, PermissionDenied, ValidationFailed
+from ..extensions import db
+from ..models import User
+from ..models.users import ALL_ROLES
+from ..models.base import utcnow
+from ..models.users import normalise_password
+from .common import audit
+
+MIN_PASSWORD_LENGTH = 12
+#: Longer input is refused (never cut off): scrypt hashes any length, this
+#: only bounds the work one request can cause.
+MAX_PASSWORD_LENGTH = 1024
+COMMON_PASSWORDS_FILE = Path(__file__).resolve().parent.parent / "data" / "common-passwords.txt"
+#: Words of this portal and its users' world, refused as a password's core.
+CONTEXT_WORDS = frozenset({
+    "kennisportaal", "kennisportaalsleutelfiguren", "portaal", "sleutelfiguren", "sleutelfiguur",
+    "gemeente", "gemeenten", "wachtwoord", "welkom", "password", "polarisatie", "radicalisering",
+})
+
+#: A reset link works this long, once, and only while it is the newest one.
+RESET_TOKEN_LIFETIME = timedelta(hours=1)
+
+#: Per-account throttling: after FREE_FAILURES failed logins in a row, the
+#: account refuses every login for a delay that doubles per further failure
+#: (30 s, 1 min, 2 min ... at most 15 min). A success resets the count; so
+#: does an hour without failures.
+FREE_FAILURES = 5
+FIRST_DELAY = timedelta(seconds=30)
+MAX_DELAY = timedelta(minutes=15)
+FAILURE_MEMORY = timedelta(hours=1)
+
+#: Runs on a keyboard or in counting order ("123456789012", "qwertyuiopas").
+_SEQUENCES = tuple(seq for base in ("0123456789" * 4, "abcdefghijklmnopqrstuvwxyz", "qwertyuiopasdfghjklzxcvbnm",
+                                    "azertyuiopqsdfghjklmwxcvbn", "1qaz2wsx3edc4rfv5tgb6yhn7ujm8ik9ol0p")
+                   for seq in (base, base[::-1]))
+_EDGE = re.compile(r"^[\W\d_]+|[\W\d_]+$")
+
+
+@cache
+def common_passwords() -> frozenset[str]:
+    """The shipped list of common passwords (casefolded), from
+    ``portal/data/common-passwords.txt``."""
+    lines = COMMON_PASSWORDS_FILE.read_text(encoding="utf-8").splitlines()
+    return frozenset(line.strip().casefold() for line in lines if line.strip() and not line.startswith("#"))
+
+
+def password_problems(password: str, *, email: str = "", name: str = "") -> list[str]:
+    """Return Dutch messages for everything wrong with ``password`` as a new
+    password for the account ``email`` (empty list: acceptable).
+
+    Refused: shorter than 12 or longer than 1024 characters (after NFKC
+    normalisation; spaces and any Unicode count), a common password, or one
+    whose letters without leading/trailing digits and symbols are a common
+    password, a word of this portal (``gemeente2025``) or part of the
+    user's e-mail address or name. No composition rules (NIST SP 800-63B).
+    """
+    text = normalise_password(password)
+    if len(text) < MIN_PASSWORD_LENGTH:
+        return [f"Kies een wachtwoord van minstens {MIN_PASSWORD_LENGTH} tekens; een zin van een paar woorden werkt goed."]
+    if len(text) > MAX_PASSWORD_LENGTH:
+        return [f"Een wachtwoord heeft hoogstens {MAX_PASSWORD_LENGTH} tekens."]
+    folded = text.casefold()
+    core = _EDGE.sub("", folded)
+    squeezed = re.sub(r"[\W_]+", "", folded)
+    common = common_passwords()
+    if (folded in common or core in common or squeezed in common
+            or len(set(squeezed)) < 3 or any(squeezed in seq for seq in _SEQUENCES)):
+        return ["Dit wachtwoord staat op de lijst van veelgebruikte wachtwoorden; kies een ander."]
+    context = set(CONTEXT_WORDS)
+    email = (email or "").strip().casefold()
+    if email:
+        local, _, domain = email.partition("@")
+        context.add(email)
+        context.update(p for p in re.split(r"[\W_]+", local + "." + domain) if len(p) >= 3)
+        for whole in (local, domain, domain.rsplit(".", 1)[0]):
+            context.add(re.sub(r"[\W_]+", "", whole))
+    context.update(p for p in re.split(r"[\W_]+", (name or "").casefold()) if len(p) >= 3)
+    if core in context or squeezed in context or _EDGE.sub("", squeezed) in context:
+        return ["Het wachtwoord lijkt te veel op de naam van het portaal, uw e-mailadres of uw naam; kies een ander."]
+    if email and len(email.partition("@")[0]) >= 4 and email.partition("@")[0] in folded:
+        return ["Het wachtwoord bevat uw e-mailadres; kies een ander."]
+    return []
+
+
+def safe_text(value: Any, limit: int = 200) -> str:
+    """``value`` as one line for a log or audit record: newlines, tabs and
+    other control characters escaped (``\\n``), cut at ``limit``."""
+    text = str(value if value is not None else "")
+    out = []
+    for ch in text:
+        if ch in "\r\n\t" or ord(ch) < 32 or ord(ch) == 127 or ch in "\u2028\u2029\x85":
+            out.append(ch.encode("unicode_escape").decode("ascii"))
+        else:
+            out.append(ch)
+    return "".join(out)[:limit]
+
+
+def record(actor: Any, action: str, target: str = "", **detail: Any) -> None:
+    """Add an audit row with ``target`` and string details escaped to one line.
+    Callers never pass passwords, tokens or cookies."""
+    clean = {k: safe_text(v) if isinstance(v, str) else v for k, v in detail.items()}
+    audit(actor, action, safe_text(target), **clean)
+
+
+# --- password change and reset ---------------------------------------------
+
+def change_password(user: User, current: str, new: str, *, end_other_sessions: bool = False) -> User:
+    """Set ``user``'s password to ``new`` after checking ``current``.
+
+    Raises ``ValidationFailed`` with ``current_password`` or ``new_password``
+    messages; nothing is written then. With ``end_other_sessions`` the
+    session token changes: every other session and remember cookie of the
+    user ends (the caller logs the current session in again).
+    """
+    errors: dict[str, list[str]] = {}
+    if login_delay(user).total_seconds() > 0:  # the login throttle holds here too
+        raise ValidationFailed({"current_password": [
+            "Te veel mislukte pogingen met dit account. Wacht een paar minuten en probeer het opnieuw."]})
+    if not user.check_password(current or ""):
+        # a stolen session must not become a way around the login throttle
+        record_failed_login(user, user.email, reason="password_change")
+        raise ValidationFailed({"current_password": ["Het huidige wachtwoord klopt niet."]})
+    problems = password_problems(new or "", email=user.email, name=user.name)
+    if problems:
+        errors["new_password"] = problems
+    elif user.check_password(new):
+        errors["new_password"] = ["Het nieuwe wachtwoord is gelijk aan het huidige."]
+    if errors:
+        raise ValidationFailed(errors)
+    begin_write()
+    user = db.session.get(User, user.id)
+    user.set_password(new)
+    user.password_changed_at = utcnow()
+    user.reset_token_hash = user.reset_token_expires = None
+    if end_other_sessions:
+        user.new_session_token()
+    record(user, "auth.password_change", user.email, ended_other_sessions=bool(end_other_sessions))
+    db.session.commit()
+    return user
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def issue_password_reset(actor: Any, email: str) -> tuple[User, str]:
+    """Make a new password-reset token for the user ``email``; returns
+    ``(user, token)``. Only its SHA-256 is stored; it works once, for one
+    hour, and a newer token replaces it. Admins and the system only.
+    Raises ``PermissionDenied`` or ``NotFound``."""
+    if not permissions.can_administer(actor):
+        raise PermissionDenied("Alleen een beheerder mag een herstellink maken.")
+    begin_write()
+    user = db.session.scalar(select(User).where(User.email == (email or "").strip().lower()))
+    if user is None:
+        db.session.rollback()
+        raise NotFound(f"Er is geen gebruiker met e-mailadres '{email}'.")
+    token = secrets.token_urlsafe(32)
+    user.reset_token_hash = _token_hash(token)
+    user.reset_token_expires = utcnow() + RESET_TOKEN_LIFETIME
+    record(actor, "auth.password_reset_issued", user.email)
+    db.session.commit()
+    return user, token
+
+
+def user_for_reset_token(token: str) -> User | None:
+    """The active user whose open, unexpired reset token is ``token``, else None."""
+    if not token or len(token) > 200:
+        return None
+    user = db.session.scalar(select(User).where(User.reset_token_hash == _token_hash(token)))
+    if user is None or not user.active or not user.reset_token_expires or user.reset_token_expires < utcnow():
+        return None
+    return user
+
+
+def reset_password(token: str, new: str) -> User:
+    """Set a new password through a reset token. The token is used up, every
+    session of the user ends and the failed-login count is cleared.
+    Raises ``ValidationFailed`` (``token`` or ``new_password``)."""
+    user = user_for_reset_token(token)
+    if user is None:
+        raise ValidationFailed({"token": ["Deze herstellink is ongeldig, al gebruikt of verlopen. Vraag de beheerder om een nieuwe."]})
+    problems = password_problems(new or "", email=user.email, name=user.name)
+    if problems:
+        raise ValidationFailed({"new_password": problems})
+    begin_write()
+    user = user_for_reset_token(token)  # re-read inside the write transaction: used once
+    if user is None:
+        db.session.rollback()
+        raise ValidationFailed({"token": ["Deze herstellink is ongeldig, al gebruikt of verlopen. Vraag de beheerder om een nieuwe."]})
+    user.set_password(new)
+    user.password_changed_at = utcnow()
+    user.reset_token_hash = user.reset_token_expires = None
+    user.failed_logins = 0
+    user.last_failed_login = None
+    user.new_session_token()
+    record(None, "auth.password_reset", user.email)
+    db.session.commit()
+    return user
+
+
+# --- login throttling ---------------------------------------------------------
+
+def login_delay(user: User) -> timedelta:
+    """How long ``user`` must wait before a login is tried at all (zero: now)."""
+    n = user.failed_logins or 0
+    if n < FREE_FAILURES or user.last_failed_login is None:
+        return timedelta(0)
+    now = utcnow()
+    if now - user.last_failed_login > FAILURE_MEMORY:
+        return timedelta(0)
+    delay = min(FIRST_DELAY * (2 ** min(n - FREE_FAILURES, 20)), MAX_DELAY)
+    return max(timedelta(0), user.last_failed_login + delay - now)
+
+
+def record_login(user: User) -> None:
+    """A successful login: clear the failure count, audit, commit."""
+    begin_write()
+    user = db.session.get(User, user.id)
+    user.failed_logins = 0
+    user.last_failed_login = None
+    record(user, "auth.login", user.email)
+    db.session.commit()
+
+
+def record_failed_login(user: User | None, email: str, *, throttled: bool = False, reason: str = "login") -> None:
+    """A failed login for ``email`` (``user`` None when unknown): count it on
+    the account (not while throttled, so waiting helps), audit, commit.
+    ``reason``: ``login``, or ``password_change`` for a wrong current password."""
+    begin_write()
+    if user is not None and not throttled:
+        user = db.session.get(User, user.id)
+        if user.last_failed_login and utcnow() - user.last_failed_login > FAILURE_MEMORY:
+            user.failed_logins = 0
+        user.failed_logins = (user.failed_logins or 0) + 1
+        user.last_failed_login = utcnow()
+    if reason == "login":
+        record(None, "auth.login_failed", email[:200], known=user is not None, throttled=throttled)
+    else:
+        record(user, "auth.password_change_failed", email[:200])
+    db.session.commit()
+
+
+# --- sessions, deactivation, roles --------------------------------------------
+
+def end_sessions(user: User, *, reason: str = "auth.logout") -> None:
+    """End every session and remember cookie of ``user`` server-side."""
+    begin_write()
+    user = db.session.get(User, user.id)
+    user.new_session_token()
+    record(user, reason, user.email)
+    db.session.commit()
+
+
+def end_sessions_for(actor: Any, email: str | None = None) -> int:
+    """End every session of the user ``email``, or of every user when
+    ``email`` is None (ASVS 5.0 7.4.5). Admins only; returns how many
+    accounts were affected; raises ``PermissionDenied`` or ``NotFound``."""
+    if not permissions.can_administer(actor):
+        raise PermissionDenied("Alleen een beheerder mag sessies beëindigen.")
+    begin_write()
+    users = [_find(email)] if email is not None else list(db.session.scalars(select(User)))
+    for user in users:
+        user.new_session_token()
+    record(actor, "auth.sessions_ended", email or "*", accounts=len(users))
+    db.session.commit()
+    return len(users)
+
+
+def _find(email: str) -> User:
+    user = db.session.scalar(select(User).where(User.email == (email or "").strip().lower()))
+    if user is None:
+        db.session.rollback()
+        raise NotFound(f"Er is geen gebruiker met e-mailadres '{email}'.")
+    return user
+
+
+def set_active(actor: Any, email: str, active: bool) -> User:
+    """(De)activate the account ``email``; deactivating ends all its sessions.
+    Admins only; raises ``PermissionDenied`` or ``NotFound``."""
+    if not permissions.can_administer(actor):
+        raise PermissionDenied("Alleen een beheerder mag accounts (de)activeren.")
+    begin_write()
+    user = _find(email)
+    user.active = bool(active)
+    if not active:
+        user.new_session_token()
+    record(actor, "user.activate" if active else "user.deactivate", user.email)
+    db.session.commit()
+    return user
+
+
+def set_role(actor: Any, email: str, role: str) -> User:
+    """Give the account ``email`` the role ``role`` (one of ``ROLES``); its
+    sessions end so the new rights hold from the next login. Admins only;
+    raises ``PermissionDenied``, ``NotFound`` or ``ValidationFailed``."""
+    if not permissions.can_administer(actor):
+        raise PermissionDenied("Alleen een beheerder mag rollen wijzigen.")
+    if role not in ALL_ROLES:
+        raise ValidationFailed({"role": [f"Onbekende rol '{role}'; kies uit {', '.join(ALL_ROLES)}."]})
+    begin_write()
+    user = _find(email)
+    old = user.role
+    user.role = role
+    user.new_session_token()
+    record(actor, "user.role_change", user.email, old=old, new=role)
+    db.session.commit()
+    return user
+
+
+# --- deployment check -----------------------------------------------------------
+
+def deployment_problems(config) -> tuple[list[str], list[str]]:
+    """Check ``config`` (a Flask config mapping) as a production set-up.
+    Returns ``(errors, warnings)``, each a list of Dutch sentences; any error
+    means the configuration is not safe for production (like Django's
+    ``check --deploy``)."""
+    from ..config import DEVELOPMENT_KEYS, MIN_SECRET_LENGTH
+
+    errors: list[str] = []
+    warnings: list[str] = []
+    if config.get("ENV") != "production":
+        errors.append("PORTAL_ENV is niet 'production': cookies zijn niet Secure en HSTS staat uit.")
+    key = config.get("SECRET_KEY") or ""
+    if key in DEVELOPMENT_KEYS or len(key) < MIN_SECRET_LENGTH:
+        errors.append(f"De geheime sleutel (PORTAL_SECRET_KEY) is een ontwikkelsleutel of korter dan {MIN_SECRET_LENGTH} tekens.")
+    elif not config.get("SECRET_KEY_FROM_ENV"):
+        errors.append("PORTAL_SECRET_KEY is niet gezet: de sleutel komt uit de instance-map; zet een vaste sleutel, gelijk voor alle servers.")
+    if config.get("DEBUG"):
+        errors.append("Debug staat aan: tracebacks en configuratie kunnen zichtbaar worden.")
+    if config.get("TESTING"):
+        errors.append("TESTING staat aan.")
+    if config.get("WTF_CSRF_ENABLED") is False:
+        errors.append("CSRF-bescherming (WTF_CSRF_ENABLED) staat uit.")
+    for name in ("SESSION_COOKIE_SECURE", "REMEMBER_COOKIE_SECURE"):
+        if not config.get(name):
+            errors.append(f"{name} staat uit: de cookie kan over onversleuteld HTTP gaan.")
+    for name in ("SESSION_COOKIE_HTTPONLY", "REMEMBER_COOKIE_HTTPONLY"):
+        if not config.get(name):
+            errors.append(f"{name} staat uit: scripts in de browser kunnen de cookie lezen.")
+    if str(config.get("SESSION_COOKIE_SAMESITE") or "").lower() not in ("lax", "strict"):
+        errors.append("SESSION_COOKIE_SAMESITE is niet Lax of Strict.")
+    if not int(config.get("PROXY_COUNT") or 0):
+        errors.append("PORTAL_PROXY_COUNT is 0: achter een reverse proxy met TLS ziet het portaal dan niet "
+                      "het echte adres van de bezoeker (inlogbeperking per adres werkt niet) en niet dat het verzoek https was.")
+    if str(config.get("SQLALCHEMY_DATABASE_URI", "")).startswith("sqlite"):
+        warnings.append("De database is SQLite; gebruik PostgreSQL in productie (PORTAL_DATABASE_URL).")
+    if str(config.get("RATELIMIT_STORAGE_URI", "memory://")).startswith("memory"):
+        warnings.append("Mislukte inlogpogingen worden per worker geteld (memory://); "
+                        "zet PORTAL_RATELIMIT_STORAGE_URI op redis:// om ze te delen.")
+    if str(config.get("LOG_LEVEL", "")).upper() == "DEBUG":
+        warnings.append("PORTAL_LOG_LEVEL is DEBUG: logs kunnen meer vastleggen dan nodig.")
+    return errors, warnings
