@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install clean
+.PHONY: run test a11y install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ test: $(STAMP)
 	  echo "== the same suite on PostgreSQL =="; \
 	  PORTAL_TEST_BACKEND=postgresql $(BIN)/python -m pytest -n 2 $(PYTEST_ARGS); \
 	fi
+
+## make a11y: only the accessibility checks (axe-core, keyboard, reflow, print) in headless Chromium
+a11y: $(STAMP)
+	$(BIN)/python -m pytest tests/test_accessibility.py $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) instance search_index/*[!p]

@@ -69,6 +69,28 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(web_bp)
+    from .network import bp as network_bp
+
+    app.register_blueprint(network_bp)
+    from .web.people import bp as people_bp
+
+    app.register_blueprint(people_bp)
+    from .web.curation import bp as curation_bp
+
+    app.register_blueprint(curation_bp)
+    from .web.guide import bp as guide_bp
+    from .web.insight import bp as insight_bp
+
+    app.register_blueprint(insight_bp)
+    app.register_blueprint(guide_bp)
+    from .api import init_app as init_api
+    from .web.feeds import bp as feeds_bp
+
+    init_api(app)
+    app.register_blueprint(feeds_bp)
+    from .web.statement import bp as statement_bp
+
+    app.register_blueprint(statement_bp)
     register_error_handlers(app)
 
     from .web.filters import register as register_filters
@@ -116,6 +138,10 @@ def register_error_handlers(app: Flask) -> None:
     }
 
     def render(status: int, message: str):
+        from .api import json_error, wants_json
+
+        if wants_json():  # the API answers in JSON, also for routing errors
+            return json_error(status, message)
         return render_template("errors/error.html", status=status, title=titles.get(status, "Fout"),
                                message=message), status
 

@@ -38,6 +38,35 @@ def register_commands(app) -> None:
                 create_user_command, serve_command, search_command, index_check_command,
                 backup_command, restore_command, region_command):
         app.cli.add_command(cmd)
+    app.cli.add_command(consent_check_command)
+    app.cli.add_command(send_mail_command)
+    app.cli.add_command(prune_search_log_command)
+    from .auth.cli import COMMANDS as account_commands
+
+    for cmd in account_commands:
+        app.cli.add_command(cmd)
+
+
+@click.command("consent-check")
+@with_appcontext
+def consent_check_command() -> None:
+    """Keep the consent of key figures current (run daily from a timer):
+    reminds the curators of a profile's region a month before its consent
+    expires (an in-app notification, once), and unpublishes every profile
+    whose consent has expired (revision, search index, audit).
+
+    \b
+    Example:
+      portal consent-check
+    """
+    from .services.people import consent_check
+
+    report = consent_check()
+    for line in report.reminded:
+        click.echo(f"Herinnering gestuurd: {line}")
+    for title in report.unpublished:
+        click.echo(f"Gedepubliceerd (toestemming verlopen): {title}")
+    click.echo(f"{len(report.reminded)} herinneringen, {len(report.unpublished)} profielen gedepubliceerd.")
 
 
 @click.command("init")
@@ -243,7 +272,7 @@ def restore_command(path: str, yes: bool) -> None:
 
 @click.command("create-user")
 @click.argument("email")
-@click.option("--role", type=click.Choice(["member", "contributor", "curator", "admin"]), default="member", show_default=True)
+@click.option("--role", type=click.Choice(["member", "contributor", "curator", "admin", "privacy"]), default="member", show_default=True)
 @click.option("--name", default="", help="Naam zoals getoond in het portaal.")
 @click.option("--municipality", default=None, help="Officiële naam of CBS-code van de gemeente.")
 @click.option("--password", default=None, help="Laat weg voor een willekeurig wachtwoord (wordt één keer getoond).")
@@ -356,3 +385,43 @@ def search_command(query, item_type, phase, municipality, limit, user_email, as_
 
 if __name__ == "__main__":
     main()
+
+
+@click.command("send-mail")
+@with_appcontext
+def send_mail_command() -> None:
+    """Verstuur wachtende e-mails uit de outbox (alleen als PORTAL_SMTP_HOST is ingesteld).
+
+    Zonder PORTAL_SMTP_HOST blijven de berichten wachten. Voorbeeld (cron, elke minuut):
+
+      PORTAL_SMTP_HOST=smtp.gemeente.nl PORTAL_MAIL_FROM=portal@gemeente.nl portal send-mail
+    """
+    from flask import current_app
+
+    from .services.notifications import send_pending_mail
+
+    result = send_pending_mail(current_app.config)
+    if not current_app.config.get("SMTP_HOST"):
+        click.echo(f"PORTAL_SMTP_HOST is niet ingesteld: {result['pending']} bericht(en) blijven wachten.")
+        return
+    click.echo(f"Verstuurd: {result['sent']}, mislukt: {result['failed']}, nog wachtend: {result['pending']}.")
+    if result["failed"]:
+        sys.exit(1)
+
+
+@click.command("prune-search-log")
+@click.option("--days", default=365, show_default=True, type=click.IntRange(1, 365),
+              help="Bewaar zoekopdrachten zo veel dagen (hoogstens een jaar).")
+@with_appcontext
+def prune_search_log_command(days: int) -> None:
+    """Verwijder zoekopdrachten uit het (anonieme) zoeklogboek die ouder zijn dan een jaar.
+
+    Draai dit dagelijks vanuit een timer. Voorbeeld:
+
+      portal prune-search-log
+    """
+    from .services.insight import prune_search_log
+    from .services.items import SYSTEM
+
+    deleted = prune_search_log(SYSTEM, keep_days=days)
+    click.echo(f"{deleted} zoekopdracht(en) ouder dan {days} dagen verwijderd.")

@@ -20,6 +20,14 @@ ENV_KEYS = {
     "PORTAL_PROXY_COUNT": "PROXY_COUNT",
     "PORTAL_LOG_LEVEL": "LOG_LEVEL",
     "PORTAL_RATELIMIT_STORAGE_URI": "RATELIMIT_STORAGE_URI",
+    # e-mail outbox (``portal send-mail``); without a host nothing is sent
+    "PORTAL_SMTP_HOST": "SMTP_HOST",
+    "PORTAL_SMTP_PORT": "SMTP_PORT",
+    "PORTAL_SMTP_USER": "SMTP_USER",
+    "PORTAL_SMTP_PASSWORD": "SMTP_PASSWORD",
+    "PORTAL_SMTP_STARTTLS": "SMTP_STARTTLS",
+    "PORTAL_MAIL_FROM": "MAIL_FROM",
+    "PORTAL_ATTACHMENTS_DIR": "ATTACHMENTS_DIR",
 }
 
 #: Secret keys that must never run in production (examples from docs and tests).

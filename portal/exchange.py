@@ -52,7 +52,7 @@ MAX_FILE_BYTES = 2 * 1024 * 1024
 
 class _Handler(frontmatter.YAMLHandler):
     def load(self, fm, **kwargs):
-        return yaml.load(fm, Loader=_FrontMatterLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(fm, Loader=_FrontMatterLoader)  # noqa: S506  # nosec B506 - a SafeLoader subclass
 FOLDER_OF = {v: k for k, v in FOLDERS.items()}
 
 

@@ -97,6 +97,11 @@ BUILTIN: dict[str, dict[str, tuple[str, str]]] = {
         "public": ("Openbaar", "Public"),
         "members": ("Alleen leden", "Members only"),
         "municipality": ("Alleen eigen gemeente", "Own municipality only"),
+        "region": ("Alleen eigen regio", "Own region only"),
+    },
+    "contact_route": {
+        "direct": ("Direct (gegevens zichtbaar voor leden in de regio)", "Direct"),
+        "curator": ("Via de regionale coördinator (introductieverzoek)", "Through the regional curator"),
     },
     "status": {
         "draft": ("Concept", "Draft"),

@@ -39,6 +39,9 @@ TYPE_KEYS = {
         "formal": "bool", "expertise": "words", "languages": "languages",
         "communities": "words", "outside_office_hours": "bool", "contact_email": "email",
         "contact_phone": "text", "consent": "date",
+        # the portal's own keys (issue #5): what was agreed, to which text, until when
+        "consent_scope": "text", "consent_version": "text", "consent_expires": "date",
+        "contact_route": "enum:contact_route",
     },
     "lesson": {"outcome": "enum:outcome", "related": "slugs"},
 }
@@ -49,7 +52,8 @@ COLUMN_OF = {"phase": "phases", "municipality": "municipalities"}
 
 MAX_EXTRA = 50_000  # bytes of JSON for keys the format does not know
 MAX_BODY = 200_000  # characters of Markdown; far beyond any real practice
-MAX_TEXT = {"summary": 5000, "title": 300, "slug": 200, "role": 300, "organisation": 300, "contact_phone": 60}
+MAX_TEXT = {"summary": 5000, "title": 300, "slug": 200, "role": 300, "organisation": 300, "contact_phone": 60,
+            "consent_scope": 300, "consent_version": 60}
 
 
 @dataclass
@@ -139,6 +143,12 @@ def validate_item(data: dict[str, Any], item_type: str, vocab: Vocabulary, body:
         err("visibility", "Een profiel kan nooit openbaar zijn; kies 'members' of 'municipality'.")
     if extra and len(json.dumps(extra)) > MAX_EXTRA:
         err("front matter", f"De extra sleutels zijn samen te groot (meer dan {MAX_EXTRA // 1000} kB).")
+    if clean.get("visibility") == "region" and not clean.get("region") and not any(
+            getattr(m, "region_id", None) for m in clean.get("municipalities") or []):
+        err("visibility", "'Alleen eigen regio' kan alleen met een gemeente die in een regio ligt; kies een andere gemeente of zichtbaarheid.")
+    if item_type == "profile" and clean.get("consent_expires") and clean.get("consent") \
+            and clean["consent_expires"] <= clean["consent"]:
+        err("consent_expires", "De toestemming moet verlopen ná de datum van toestemming.")
     if clean.get("visibility") == "municipality" and not clean.get("municipalities"):
         err("visibility", "'Alleen eigen gemeente' kan alleen met een gemeente; kies een gemeente of een andere zichtbaarheid.")
     if len(body or "") > MAX_BODY:

@@ -166,3 +166,58 @@ def test_forbidden_page_is_dutch(library_app, client_for):
     assert resp.status_code == 403
     html = resp.get_data(as_text=True)
     assert "geen toegang" in html.lower() and "permission" not in html.lower()
+
+
+# -- autosave (issue #4) ------------------------------------------------------------------------
+def test_autosave_creates_a_draft_then_keeps_one_revision_per_run(app, client_for):
+    contributor = client_for(app, "bijdrager@delft.example.org")
+    html = contributor.get("/nieuw/werkwijzen").get_data(as_text=True)
+    assert 'data-autosave-url="/nieuw/werkwijzen/autosave"' in html and "autosave.js" in html
+    resp = post_form(contributor, "/nieuw/werkwijzen/autosave", dict(PRACTICE, action="autosave"))
+    assert resp.status_code == 200 and resp.json["ok"]
+    assert resp.json["edit_url"].endswith("/werkwijzen/buurtvaders-in-tanthof/bewerken")
+    url, version = resp.json["autosave_url"], resp.json["version"]
+    resp = post_form(contributor, url, dict(PRACTICE, body="Tweede stand.", version=str(version)))
+    assert resp.status_code == 200
+    resp = post_form(contributor, url, dict(PRACTICE, body="Derde stand.", version=str(resp.json["version"])))
+    assert resp.status_code == 200
+    with app.app_context():
+        item = db.session.scalar(select(Item).where(Item.slug == "buurtvaders-in-tanthof"))
+        assert item.status == "draft" and item.body == "Derde stand."
+        assert [(r.number, r.body) for r in item.revisions] == [(1, "Derde stand.")]
+        version = item.version
+    # a manual save is a revision of its own; the next autosave starts a new one
+    post_form(contributor, "/werkwijzen/buurtvaders-in-tanthof/bewerken",
+              dict(PRACTICE, body="Handmatig.", version=str(version)))
+    with app.app_context():
+        version = db.session.scalar(select(Item.version).where(Item.slug == "buurtvaders-in-tanthof"))
+    post_form(contributor, url, dict(PRACTICE, body="Weer automatisch.", version=str(version)))
+    with app.app_context():
+        item = db.session.scalar(select(Item).where(Item.slug == "buurtvaders-in-tanthof"))
+        assert [r.body for r in item.revisions] == ["Derde stand.", "Handmatig.", "Weer automatisch."]
+
+
+def test_autosave_refuses_without_writing(app, client_for):
+    contributor = client_for(app, "bijdrager@delft.example.org")
+    resp = post_form(contributor, "/nieuw/werkwijzen/autosave", dict(PRACTICE, title=""))
+    assert resp.status_code == 400 and "titel" in resp.json["error"]
+    with app.app_context():
+        assert db.session.scalar(select(Item).where(Item.title == "")) is None
+    resp = post_form(contributor, "/nieuw/werkwijzen/autosave", PRACTICE)
+    url, version = resp.json["autosave_url"], resp.json["version"]
+    post_form(contributor, url, dict(PRACTICE, body="Eerst.", version=str(version)))
+    resp = post_form(contributor, url, dict(PRACTICE, body="Oude versie.", version=str(version)))
+    assert resp.status_code == 409 and "iemand anders" in resp.json["error"]
+    # published items are not autosaved (their changes are reviewed)
+    path = "/werkwijzen/netwerk-sleutelfiguren-delft"
+    assert 'data-autosave-url' not in contributor.get(path + "/bewerken").get_data(as_text=True)
+    assert post_form(contributor, path + "/autosave", PRACTICE).status_code == 400
+    # a curator's new item stays a draft when autosaved
+    curator = client_for(app, "curator@delft.example.org")
+    resp = post_form(curator, "/nieuw/lessen/autosave", {"title": "Les in wording", "municipality": "Delft"})
+    assert resp.status_code == 200
+    with app.app_context():
+        assert db.session.scalar(select(Item.status).where(Item.title == "Les in wording")) == "draft"
+    anon = app.test_client()
+    resp = anon.post("/nieuw/werkwijzen/autosave", data={"csrf_token": csrf_token(anon), "title": "x"})
+    assert resp.status_code == 302 and "/inloggen" in resp.headers["Location"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from types import SimpleNamespace as NS
 
 import pytest
@@ -35,8 +36,9 @@ ADMIN = U(id=6, role="admin", municipality=None)
 
 
 def item(type="practice", status="published", visibility="public", munis=(DELFT,), author_id=None):
+    # profiles carry a valid consent (issue #5: without one a profile is never shown)
     return NS(type=type, status=status, visibility=visibility, municipalities=list(munis),
-              region_id=None, author_id=author_id)
+              region_id=None, author_id=author_id, consent=date.today())
 
 
 VIEW = [
@@ -94,7 +96,7 @@ def test_labels_of_items_and_users():
     assert p.item_labels(item(visibility="municipality")) == ["municipality-GM0503"]
     assert p.item_labels(item(status="draft", author_id=7)) == ["author-7"]
     assert p.user_labels(ANON) == ["public"]
-    assert set(p.user_labels(MEMBER)) == {"public", "members", "author-1", "municipality-GM0503"}
+    assert set(p.user_labels(MEMBER)) == {"public", "members", "author-1", "municipality-GM0503", "region-1"}
 
 
 def test_contact_details_only_for_permitted_members():
@@ -102,3 +104,50 @@ def test_contact_details_only_for_permitted_members():
     assert not p.can_view_contact(ANON, prof)
     assert p.can_view_contact(MEMBER, prof)
     assert not p.can_view_contact(MEMBER, item())
+
+
+def wf_item(status="draft", review_state="", munis=(DELFT,), author_id=2, type="practice"):
+    it = item(type=type, status=status, munis=munis, author_id=author_id)
+    it.review_state = review_state
+    return it
+
+
+#: issue #4, the workflow: (predicate, item) -> (anon, member, contrib, contrib_utrecht, curator,
+#: curator_utrecht, admin)
+WORKFLOW = [
+    (p.can_submit, wf_item(), (0, 0, 1, 0, 1, 0, 1)),
+    (p.can_submit, wf_item(review_state="returned"), (0, 0, 1, 0, 1, 0, 1)),
+    (p.can_submit, wf_item(review_state="submitted"), (0, 0, 0, 0, 0, 0, 0)),
+    (p.can_submit, wf_item(status="published"), (0, 0, 0, 0, 0, 0, 0)),
+    (p.can_return, wf_item(review_state="submitted"), (0, 0, 0, 0, 1, 0, 1)),
+    (p.can_return, wf_item(), (0, 0, 0, 0, 0, 0, 0)),
+    (p.can_return, wf_item(status="published"), (0, 0, 0, 0, 0, 0, 0)),
+    (p.can_review_revision, wf_item(status="published"), (0, 0, 0, 0, 1, 0, 1)),
+    (p.can_archive, wf_item(status="published"), (0, 0, 0, 0, 1, 0, 1)),
+    (p.can_archive, wf_item(review_state="archived"), (0, 0, 0, 0, 0, 0, 0)),
+    (p.can_confirm_review, wf_item(status="published"), (0, 0, 0, 0, 1, 0, 1)),
+    (p.can_confirm_review, wf_item(), (0, 0, 0, 0, 0, 0, 0)),
+    (p.can_view_history, wf_item(status="published"), (0, 0, 1, 0, 1, 0, 1)),
+    (p.can_view_history, wf_item(status="published", author_id=3), (0, 0, 1, 1, 1, 0, 1)),
+    (p.can_view_history, wf_item(status="published", type="profile"), (0, 0, 0, 0, 1, 0, 1)),
+    (p.can_restore, wf_item(status="published"), (0, 0, 1, 0, 1, 0, 1)),
+]
+
+
+@pytest.mark.parametrize("predicate,it,expected", WORKFLOW)
+def test_workflow_table(predicate, it, expected):
+    assert tuple(int(predicate(u, it)) for u in USERS) == expected
+
+
+def test_audit_log_for_admins_only():
+    assert [p.can_read_audit_log(u) for u in USERS] == [False] * 6 + [True]
+
+
+def test_attach_table():
+    table = [
+        (wf_item(), (0, 0, 1, 0, 1, 0, 1)),
+        (wf_item(status="published"), (0, 0, 0, 0, 1, 0, 1)),
+        (wf_item(type="profile"), (0, 0, 0, 0, 0, 0, 0)),
+    ]
+    for it, expected in table:
+        assert tuple(int(p.can_attach(u, it)) for u in USERS) == expected

@@ -30,7 +30,7 @@ from .places import Municipality, Region
 from .users import User
 
 ITEM_TYPES = ("practice", "profile", "lesson")
-VISIBILITIES = ("public", "members", "municipality")
+VISIBILITIES = ("public", "members", "municipality", "region")
 STATUSES = ("draft", "published")
 
 item_municipalities = Table(
@@ -58,6 +58,11 @@ class Item(db.Model):
     date: Mapped[date | None] = mapped_column(Date)
     reviewed: Mapped[date | None] = mapped_column(Date)
     review_due: Mapped[date | None] = mapped_column(Date)
+    #: Workflow beside ``status`` (which keeps the content format's values):
+    #: "" (plain draft or published), "submitted" (ter beoordeling),
+    #: "returned" (teruggestuurd, see ``review_comment``) or "archived" (a draft).
+    review_state: Mapped[str] = mapped_column(String(20), default="", server_default="", index=True)
+    review_comment: Mapped[str] = mapped_column(Text, default="", server_default="")
     region_id: Mapped[int | None] = mapped_column(ForeignKey("regions.id"), index=True)
 
     themes: Mapped[list] = mapped_column(JSON, default=list)
@@ -87,6 +92,16 @@ class Item(db.Model):
     contact_email: Mapped[str | None] = mapped_column(String(320))
     contact_phone: Mapped[str | None] = mapped_column(String(60))
     consent: Mapped[date | None] = mapped_column(Date)
+    #: Consent (issue #5): what the person agreed to, which text version, until
+    #: when (``None``: ``consent`` + 24 months, see permissions.consent_expiry),
+    #: and when the curator was last reminded of the coming expiry.
+    consent_scope: Mapped[str | None] = mapped_column(String(300))
+    consent_version: Mapped[str | None] = mapped_column(String(60))
+    consent_expires: Mapped[date | None] = mapped_column(Date)
+    consent_reminded: Mapped[date | None] = mapped_column(Date)
+    #: "direct" (None counts as direct) or "curator": an introduction request
+    #: through the region's curator, contact details hidden.
+    contact_route: Mapped[str | None] = mapped_column(String(20))
 
     # lesson
     outcome: Mapped[str | None] = mapped_column(String(20))
@@ -136,6 +151,10 @@ class Revision(db.Model):
     body: Mapped[str] = mapped_column(Text, default="")
     meta: Mapped[dict] = mapped_column(JSON, default=dict)
     note: Mapped[str] = mapped_column(String(500), default="")
+    #: "" (applied to the item), "pending" (an edit of a published item waiting
+    #: for a curator), "approved", "returned" (see ``comment``) or "superseded".
+    state: Mapped[str] = mapped_column(String(20), default="", server_default="", index=True)
+    comment: Mapped[str] = mapped_column(Text, default="", server_default="")
 
     item: Mapped[Item] = relationship(back_populates="revisions")
     author: Mapped[User | None] = relationship()

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hmac
+import secrets
+import unicodedata
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, DateTime, ForeignKey, String
+from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -15,6 +18,11 @@ from .places import Municipality
 
 #: Roles in ascending order of power; each includes what the ones before it may do.
 ROLES = ("member", "contributor", "curator", "admin")
+#: Roles beside that ladder, each with the ladder role whose rights it has:
+#: a privacy officer (functionaris gegevensbescherming, issue #5) has a
+#: member's rights and is the only one who reads the privacy audit log.
+SIDE_ROLES = {"privacy": "member"}
+ALL_ROLES = ROLES + tuple(SIDE_ROLES)
 
 
 class User(UserMixin, db.Model):
@@ -28,15 +36,46 @@ class User(UserMixin, db.Model):
     municipality_id: Mapped[int | None] = mapped_column(ForeignKey("municipalities.id"))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    #: Part of every session and remember cookie (see ``get_id``); a new value
+    #: ends every session of the user (logout, password change, deactivation).
+    session_token: Mapped[str] = mapped_column(String(64), default=lambda: secrets.token_urlsafe(32),
+                                               server_default="")
+    password_changed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    #: failed logins in a row, and when the last one was (per-account throttling)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_failed_login: Mapped[datetime | None] = mapped_column(DateTime)
+    #: SHA-256 of the one open password-reset token, and until when it works
+    reset_token_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    reset_token_expires: Mapped[datetime | None] = mapped_column(DateTime)
 
     municipality: Mapped[Municipality | None] = relationship()
 
     def set_password(self, password: str) -> None:
-        """Hash with scrypt (werkzeug's default), never store the plain text."""
-        self.password_hash = generate_password_hash(password, method="scrypt")
+        """Hash with scrypt, never store the plain text. The whole password
+        counts (no truncation); Unicode is NFKC-normalised first so that the
+        same passphrase typed on another keyboard matches (NIST SP 800-63B 5.1.1.2)."""
+        self.password_hash = generate_password_hash(normalise_password(password), method="scrypt")
 
     def check_password(self, password: str) -> bool:
-        return bool(self.password_hash) and check_password_hash(self.password_hash, password)
+        if not self.password_hash:
+            return False
+        if check_password_hash(self.password_hash, normalise_password(password)):
+            return True
+        # hashes made before normalisation was introduced
+        return normalise_password(password) != password and check_password_hash(self.password_hash, password)
+
+    def get_id(self) -> str:
+        """What flask-login stores in the session and remember cookie:
+        ``"<id>.<session_token>"``; the user loader accepts it only while the
+        token is current, so a new token kills every copied cookie."""
+        return f"{self.id}.{self.session_token}"
+
+    def token_matches(self, token: str) -> bool:
+        return bool(self.session_token) and hmac.compare_digest(self.session_token.encode(), token.encode())
+
+    def new_session_token(self) -> None:
+        """End every session of this user (effective at their next request)."""
+        self.session_token = secrets.token_urlsafe(32)
 
     @property
     def is_active(self) -> bool:  # flask-login refuses inactive users
@@ -47,8 +86,17 @@ class User(UserMixin, db.Model):
         return self.municipality.region_id if self.municipality else None
 
     def has_role(self, role: str) -> bool:
-        """True when this user's role is ``role`` or a more powerful one."""
-        return ROLES.index(self.role) >= ROLES.index(role)
+        """True when this user's role is ``role`` or a more powerful one. A
+        side role (``privacy``) is held only by name, never implied."""
+        if role in SIDE_ROLES:
+            return self.role == role
+        own = SIDE_ROLES.get(self.role, self.role)
+        return ROLES.index(own) >= ROLES.index(role)
 
     def __repr__(self) -> str:
         return f"<User {self.email} {self.role}>"
+
+
+def normalise_password(password: str) -> str:
+    """NFKC form of ``password`` (str -> str), nothing else removed."""
+    return unicodedata.normalize("NFKC", password or "")

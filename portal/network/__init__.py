@@ -6,4 +6,4 @@ from flask import Blueprint
 
 bp = Blueprint("network", __name__)
 
-from . import views  # noqa: F401  (registers the routes)
+from . import views  # noqa: E402,F401  (registers the routes)

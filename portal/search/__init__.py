@@ -564,7 +564,7 @@ def _top_by_bounds(searcher, q, allowed: set[int], unit_sets: list[set[int]], li
     # they give a ``limit``-th score), then every other group whose bound
     # reaches that score.
     first, n = [], 0
-    for bound, key in ranked:
+    for _bound, key in ranked:
         if n >= limit:
             break
         first.append(key)

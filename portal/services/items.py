@@ -12,12 +12,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm.exc import StaleDataError
 
 from .. import permissions, search
-from ..errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from ..database import begin_write
+from ..errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from ..extensions import db
-from ..models import ITEM_TYPES, Item, Region, Revision
+from ..models import ITEM_TYPES, AuditEvent, Item, Region, Revision, User
 from ..models.base import utcnow
 from ..validation import COLUMN_OF, LIST_KINDS, Vocabulary, allowed_keys, validate_item
+from . import notifications
 from .common import audit, log_search_change, vocabulary
 
 
@@ -38,6 +39,10 @@ class SystemActor:
 
 
 SYSTEM = SystemActor()
+#: ``save_item(expected_change=UNCHANGED)``: do not check the open change.
+UNCHANGED = object()
+#: Note of revisions written by the editor's autosave (see ``autosave_item``).
+AUTOSAVE_NOTE = "automatisch opgeslagen"
 
 # Keys written by the portal itself rather than by an author's form.
 _MANAGED = {"status", "reviewed", "review_due"}
@@ -144,6 +149,7 @@ def save_item(
     expected_version: int | None = None,
     vocab: Vocabulary | None = None,
     note: str = "",
+    expected_change: Any = UNCHANGED,
 ) -> Item:
     """Create (``item=None``) or change an item from a front-matter mapping and
     a Markdown body, as ``actor``; one transaction, one new revision.
@@ -151,9 +157,15 @@ def save_item(
     Authors cannot publish through this call: unless ``actor`` may publish the
     item, a new item is saved as a draft and an existing item keeps its status,
     and the curator-managed keys (status, reviewed, review_due) are ignored.
+    A change of a *published* item by such an actor becomes a pending revision
+    (issue #4): the item itself, and so the live page and search index, stay
+    as they are until a curator approves it (``approve_revision``).
 
     Raises ``PermissionDenied``, ``ValidationFailed`` (field -> messages) or
-    ``Conflict`` when ``expected_version`` is given and someone saved first.
+    ``Conflict`` when ``expected_version`` is given and someone saved first,
+    or when ``expected_change`` (the id of the open change the editor started
+    from, ``None`` for none; see ``open_change``) is given and another change
+    was saved, approved or returned meanwhile.
     """
     if item_type not in ITEM_TYPES:
         raise ValidationFailed({"type": [f"Onbekend soort item '{item_type}'."]})
@@ -188,6 +200,21 @@ def save_item(
     if item_type == "profile" and not clean.get("consent") and clean.get("status", "published") == "published":
         clean["status"] = "draft"  # no consent, never shown (content format)
 
+    if item is not None and item.status == "published" and not may_publish:
+        # The published version stays live (page, search, feeds) until a
+        # curator approves this change: it waits as a pending revision.
+        if expected_change is not UNCHANGED:
+            current = open_change(item)
+            if (current.id if current is not None else None) != expected_change:
+                raise Conflict("Iemand anders heeft intussen een wijziging van dit item opgeslagen of beoordeeld.")
+        rev = _add_pending_revision(actor, item, clean, extra, body, note)
+        audit(actor, "revision.submit", f"{item.type}/{item.slug}", revision=rev.number)
+        notifications.notify(notifications.publishers_of(item), "revision.submitted",
+                             f"Wijziging ter beoordeling: {item.title}", f"/curatie/wijzigingen/{rev.id}",
+                             item=item, exclude=actor)
+        _commit()
+        return item
+
     creating = item is None
     # Pick the slug before touching the session: the lookup would autoflush.
     wanted = clean.get("slug") or (slugify(clean["title"]) if creating else item.slug)
@@ -202,9 +229,16 @@ def save_item(
         item.published_at = utcnow()
     item.updated_at = utcnow()
     db.session.flush()
-    add_revision(item, actor, note)
+    last = item.revisions[-1] if not creating and item.revisions else None
+    if (note == AUTOSAVE_NOTE and last is not None and last.note == AUTOSAVE_NOTE and last.state == ""
+            and last.author_id == getattr(actor, "id", None)):
+        # autosaves in a row by one person are one revision: the newest text
+        last.title, last.body, last.meta, last.created_at = item.title, item.body, _snapshot(item), utcnow()
+    else:
+        add_revision(item, actor, note)
     log_search_change(item.id)
-    audit(actor, "item.create" if creating else "item.update", f"{item.type}/{item.slug}")
+    audit(actor, "item.create" if creating else "item.update", f"{item.type}/{item.slug}",
+          **({"autosave": True} if note == AUTOSAVE_NOTE else {}))
     _commit()
     search.nudge()
     return item
@@ -230,13 +264,21 @@ def set_status(actor: Any, item: Item, status: str, note: str = "") -> Item:
         raise ValidationFailed({"status": [f"Onbekende status '{status}'."]})
     if status == "published" and item.type == "profile" and not item.consent:
         raise ValidationFailed({"consent": ["Dit profiel heeft geen datum van toestemming en kan niet gepubliceerd worden."]})
+    if status == "published" and item.type == "profile" and not permissions.consent_valid(item):
+        raise ValidationFailed({"consent": ["De toestemming van dit profiel is verlopen; vraag eerst nieuwe toestemming."]})
+    was_waiting = item.status == "draft" and item.review_state in ("submitted", "returned", "archived")
     item.status = status
+    item.review_state = ""
+    item.review_comment = ""
     if status == "published" and item.published_at is None:
         item.published_at = utcnow()
     item.updated_at = utcnow()
     add_revision(item, actor, note or ("gepubliceerd" if status == "published" else "teruggezet naar concept"))
     log_search_change(item.id)
     audit(actor, "item.publish" if status == "published" else "item.unpublish", f"{item.type}/{item.slug}")
+    if status == "published" and was_waiting:
+        notifications.notify(_authors_of(item), "item.published", f"Gepubliceerd: {item.title}",
+                             _path(item), item=item, exclude=actor)
     _commit()
     search.nudge()
     return item
@@ -278,3 +320,392 @@ def editable_drafts(actor: Any) -> list[Item]:
     """Drafts ``actor`` may edit or publish, newest first."""
     stmt = select(Item).where(Item.status == "draft").order_by(Item.updated_at.desc())
     return [i for i in db.session.scalars(stmt) if permissions.can_edit(actor, i)]
+
+
+# -- workflow (issue #4): submit, return, pending revisions, history, review dates -----
+#: Sections of the editor's template per type (Markdown ``##`` headings); the
+#: completeness indicator reports the ones missing or left empty.
+TEMPLATE_SECTIONS = {
+    "practice": ["Doel", "Doelgroep", "Aanpak", "Werkzame elementen", "Randvoorwaarden", "Resultaten", "Evaluatie"],
+    "lesson": ["Situatie", "Wat er gebeurde", "Les", "Aanbeveling"],
+}
+REVIEW_INTERVAL_MONTHS = 12
+_PATHS = {"practice": "werkwijzen", "lesson": "lessen", "profile": "sleutelfiguren"}
+_HEADING = re.compile(r"^##\s+(.+?)\s*#*\s*$")
+
+
+def _path(item: Item) -> str:
+    return f"/{_PATHS[item.type]}/{item.slug}"
+
+
+def template_body(item_type: str) -> str:
+    """The empty body the editor starts from: one ``## Section`` per
+    template section of ``item_type`` ("" for types without a template)."""
+    return "".join(f"## {name}\n\n" for name in TEMPLATE_SECTIONS.get(item_type, []))
+
+
+def body_sections(body: str) -> dict[str, str]:
+    """``{heading (casefolded): text under it}`` for the ``##`` headings of ``body``."""
+    sections: dict[str, list[str]] = {}
+    current = None
+    for line in (body or "").split("\n"):
+        m = _HEADING.match(line)
+        if m:
+            current = m.group(1).strip().casefold()
+            sections.setdefault(current, [])
+        elif current is not None:
+            sections[current].append(line)
+    return {k: "\n".join(v).strip() for k, v in sections.items()}
+
+
+def completeness(item_type: str, values: dict[str, Any], body: str) -> dict[str, Any]:
+    """What an item still lacks, in Dutch: ``{"missing": [str], "done": int,
+    "total": int}``. ``values`` is a front-matter-like mapping (form values or
+    ``front_matter(item)``). Checks the summary, the template's sections (a
+    heading with nothing under it counts as missing), and for practices and
+    lessons the themes and phase of the national guide."""
+    missing: list[str] = []
+    total = 1
+    if not str(values.get("summary") or "").strip():
+        missing.append("Samenvatting")
+    sections = body_sections(body)
+    for name in TEMPLATE_SECTIONS.get(item_type, []):
+        total += 1
+        if not sections.get(name.casefold()):
+            missing.append(f"Sectie ‘{name}’")
+    if item_type in ("practice", "lesson"):
+        total += 2
+        if not values.get("themes"):
+            missing.append("Thema’s")
+        if not values.get("phase"):
+            missing.append("Fase van de handreiking")
+    if item_type == "practice":
+        total += 1
+        if not values.get("evidence"):
+            missing.append("Erkenningsniveau")
+    if item_type == "profile":
+        total += 1
+        if not values.get("consent"):
+            missing.append("Datum van toestemming")
+    if not (body or "").strip():
+        total += 1
+        missing.append("Tekst")
+    return {"missing": missing, "done": total - len(missing), "total": total}
+
+
+def _authors_of(item: Item, rev: Revision | None = None) -> list[User]:
+    """Who hears about a decision: the revision's author, else the item's
+    author, else whoever saved its latest revision."""
+    for candidate in ((rev.author if rev is not None else None), item.author):
+        if candidate is not None:
+            return [candidate]
+    latest = [r.author for r in item.revisions if r.author is not None]
+    return latest[-1:]
+
+
+def _add_pending_revision(actor: Any, item: Item, clean: dict[str, Any], extra: dict[str, Any],
+                          body: str, note: str) -> Revision:
+    """Snapshot validated values as a pending revision of ``item`` without
+    changing ``item``: the values are applied to a transient copy that never
+    enters the session. Older pending revisions of the item are superseded."""
+    draft = Item(type=item.type, slug=item.slug, author_id=item.author_id)
+    draft.municipalities = list(clean.get("municipalities", []))
+    apply_fields(draft, clean, extra, body)
+    for old in item.revisions:
+        if old.state == "pending":
+            old.state = "superseded"
+    number = (max((r.number for r in item.revisions), default=0)) + 1
+    rev = Revision(item_id=item.id, number=number, title=draft.title, body=draft.body,
+                   meta=_snapshot(draft), note=(note or "wijziging ter beoordeling")[:500],
+                   author_id=getattr(actor, "id", None), state="pending")
+    db.session.add(rev)
+    db.session.flush()
+    db.session.expire(item, ["revisions"])
+    return rev
+
+
+def pending_revision(item: Item) -> Revision | None:
+    """The change of ``item`` waiting for a curator, if any (the newest)."""
+    waiting = [r for r in item.revisions if r.state == "pending"]
+    return waiting[-1] if waiting else None
+
+
+def open_change(item: Item) -> Revision | None:
+    """The newest pending or returned revision when it is newer than every
+    applied one: what an author continues editing instead of the live text."""
+    for rev in reversed(item.revisions):
+        if rev.state in ("pending", "returned"):
+            return rev
+        if rev.state in ("", "approved"):
+            return None
+    return None
+
+
+def submit_item(actor: Any, item: Item, note: str = "") -> Item:
+    """Submit the draft ``item`` for review (or resubmit it after a return):
+    review state "submitted", and the curators who may publish it are told.
+    Raises ``PermissionDenied`` when ``actor`` may not."""
+    begin_write()
+    if not permissions.can_submit(actor, item):
+        raise PermissionDenied("U kunt dit item nu niet ter beoordeling aanbieden.")
+    resubmit = item.review_state == "returned"
+    item.review_state = "submitted"
+    item.updated_at = utcnow()
+    audit(actor, "item.resubmit" if resubmit else "item.submit", f"{item.type}/{item.slug}", note=note[:500])
+    notifications.notify(notifications.publishers_of(item), "item.submitted",
+                         f"{'Opnieuw ter beoordeling' if resubmit else 'Ter beoordeling'}: {item.title}",
+                         _path(item), item=item, exclude=actor)
+    _commit()
+    return item
+
+
+def _clean_comment(comment: str) -> str:
+    text = normalise_newlines(comment or "").strip()
+    if not text:
+        raise ValidationFailed({"comment": ["Schrijf bij het terugsturen wat er nog moet veranderen."]})
+    if len(text) > 5000:
+        raise ValidationFailed({"comment": ["Het commentaar is te lang (hoogstens 5000 tekens)."]})
+    return text
+
+
+def return_item(actor: Any, item: Item, comment: str) -> Item:
+    """Send a submitted draft back to its author with ``comment`` (required;
+    shown to the author on the item and in the editor). Raises
+    ``PermissionDenied`` or ``ValidationFailed({"comment": ...})``."""
+    begin_write()
+    if not permissions.can_return(actor, item):
+        raise PermissionDenied("Alleen een regionale coördinator van dit item kan het terugsturen.")
+    text = _clean_comment(comment)
+    item.review_state = "returned"
+    item.review_comment = text
+    item.updated_at = utcnow()
+    audit(actor, "item.return", f"{item.type}/{item.slug}", comment=text[:500])
+    notifications.notify(_authors_of(item), "item.returned", f"Teruggestuurd met commentaar: {item.title}",
+                         _path(item), item=item, exclude=actor)
+    _commit()
+    return item
+
+
+def archive_item(actor: Any, item: Item) -> Item:
+    """Take a published item out of the library (status draft, review state
+    "archived"; export writes ``status: draft``). Curators of its region."""
+    begin_write()
+    if not permissions.can_archive(actor, item):
+        raise PermissionDenied("Alleen een regionale coördinator van dit item kan het archiveren.")
+    item.status = "draft"
+    item.review_state = "archived"
+    item.updated_at = utcnow()
+    add_revision(item, actor, "gearchiveerd")
+    log_search_change(item.id)
+    audit(actor, "item.archive", f"{item.type}/{item.slug}")
+    _commit()
+    search.nudge()
+    return item
+
+
+def get_revision(actor: Any, revision_id: int) -> Revision:
+    """A revision whose item ``actor`` may see the history of; ``NotFound`` otherwise."""
+    rev = db.session.get(Revision, revision_id)
+    if rev is None or not permissions.can_view_history(actor, rev.item):
+        raise NotFound("Deze versie bestaat niet of u mag haar niet zien.")
+    return rev
+
+
+def approve_revision(actor: Any, rev: Revision) -> Item:
+    """Apply a pending revision to its published item: the new text goes live
+    (and into the search index) now. Who may read the item and the
+    curator-managed keys stay as they are. Raises ``PermissionDenied``,
+    ``ValidationFailed`` (the revision no longer validates, or is not pending)."""
+    begin_write()
+    item = rev.item
+    if not permissions.can_review_revision(actor, item):
+        raise PermissionDenied("Alleen een regionale coördinator van dit item kan deze wijziging goedkeuren.")
+    if rev.state != "pending":
+        raise ValidationFailed({"revision": ["Deze wijziging wacht niet (meer) op beoordeling."]})
+    data = {k: v for k, v in (rev.meta or {}).items()
+            if k not in ("type", "slug", "status", "reviewed", "review_due", "visibility", "municipality", "region")}
+    result = validate_item(data, item.type, vocabulary(), body=rev.body)
+    clean, extra = result["fields"], result["extra"]
+    clean.update(status=item.status, reviewed=item.reviewed, review_due=item.review_due,
+                 visibility=item.visibility, region=item.region.name if item.region else None)
+    apply_fields(item, clean, extra, rev.body)
+    item.updated_at = utcnow()
+    rev.state = "approved"
+    rev.meta = _snapshot(item)
+    log_search_change(item.id)
+    audit(actor, "revision.approve", f"{item.type}/{item.slug}", revision=rev.number)
+    notifications.notify(_authors_of(item, rev), "revision.approved", f"Wijziging goedgekeurd: {item.title}",
+                         _path(item), item=item, exclude=actor)
+    _commit()
+    search.nudge()
+    return item
+
+
+def return_revision(actor: Any, rev: Revision, comment: str) -> Revision:
+    """Send a pending change back to its author with ``comment`` (required);
+    the live version is untouched. Raises ``PermissionDenied``, ``ValidationFailed``."""
+    begin_write()
+    item = rev.item
+    if not permissions.can_review_revision(actor, item):
+        raise PermissionDenied("Alleen een regionale coördinator van dit item kan deze wijziging terugsturen.")
+    if rev.state != "pending":
+        raise ValidationFailed({"revision": ["Deze wijziging wacht niet (meer) op beoordeling."]})
+    text = _clean_comment(comment)
+    rev.state = "returned"
+    rev.comment = text
+    audit(actor, "revision.return", f"{item.type}/{item.slug}", revision=rev.number, comment=text[:500])
+    notifications.notify(_authors_of(item, rev), "revision.returned",
+                         f"Wijziging teruggestuurd met commentaar: {item.title}",
+                         _path(item) + "/bewerken", item=item, exclude=actor)
+    db.session.commit()
+    return rev
+
+
+def restore_revision(actor: Any, item: Item, number: int) -> Item:
+    """Restore revision ``number`` of ``item`` as a new revision (its text and
+    keys; status, review dates and slug stay as they are now). For a
+    published item and an actor who may not publish it the restore waits for
+    review like any other change. Raises ``NotFound``, ``PermissionDenied``,
+    ``ValidationFailed``, ``Conflict``."""
+    if not permissions.can_restore(actor, item):
+        raise PermissionDenied("U mag dit item niet bewerken.")
+    rev = next((r for r in item.revisions if r.number == number), None)
+    if rev is None:
+        raise NotFound("Deze versie bestaat niet.")
+    data = {k: v for k, v in (rev.meta or {}).items() if k not in ("type", "slug")}
+    data["status"] = item.status
+    for key in ("reviewed", "review_due"):
+        value = getattr(item, key)
+        if value is None:
+            data.pop(key, None)
+        else:
+            data[key] = value.isoformat()
+    return save_item(actor, item.type, data, rev.body, item=item, expected_version=item.version,
+                     note=f"hersteld uit versie {number}")
+
+
+def live_snapshot(item: Item) -> dict[str, Any]:
+    """The item as it is now, shaped like a revision (``meta``, ``body``) for diffs."""
+    return {"meta": _snapshot(item), "body": item.body}
+
+
+def diff_lines(old: Any, new: Any, old_label: str = "", new_label: str = "") -> list[tuple[str, str]]:
+    """A unified diff between two revisions (or ``live_snapshot`` dicts; any
+    object with ``meta`` and ``body``) as ``[(kind, line)]`` with kind "add",
+    "del", "hunk" or "same"; lines are plain text (the template escapes
+    them). Keys come first as ``key: value`` lines, then the body."""
+    import difflib
+    import json
+
+    def lines(rev: Any) -> list[str]:
+        if rev is None:
+            return []
+        meta = rev["meta"] if isinstance(rev, dict) else rev.meta
+        body = rev["body"] if isinstance(rev, dict) else rev.body
+        out = [f"{k}: {v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)}"
+               for k, v in (meta or {}).items()]
+        return out + ["", *(body or "").split("\n")]
+
+    result: list[tuple[str, str]] = []
+    for line in difflib.unified_diff(lines(old), lines(new), old_label, new_label, n=3, lineterm=""):
+        if line.startswith(("---", "+++")):
+            continue
+        kind = {"+": "add", "-": "del", "@": "hunk"}.get(line[:1], "same")
+        result.append((kind, line))
+    return result
+
+
+def add_months(day: date, months: int) -> date:
+    """``day`` plus ``months`` calendar months, clipped to the month's end
+    (2024-02-29 + 12 -> 2025-02-28)."""
+    import calendar
+
+    month0 = day.month - 1 + months
+    year, month = day.year + month0 // 12, month0 % 12 + 1
+    return day.replace(year=year, month=month, day=min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def confirm_review(actor: Any, item: Item, today: date | None = None) -> Item:
+    """"Nog juist": a curator confirms the published item is still right;
+    ``reviewed`` = today, ``review_due`` = today + 12 months."""
+    begin_write()
+    if not permissions.can_confirm_review(actor, item):
+        raise PermissionDenied("Alleen een regionale coördinator van dit item kan dit bevestigen.")
+    today = today or utcnow().date()
+    item.reviewed = today
+    item.review_due = add_months(today, REVIEW_INTERVAL_MONTHS)
+    item.updated_at = utcnow()
+    audit(actor, "item.confirm_review", f"{item.type}/{item.slug}", review_due=item.review_due.isoformat())
+    _commit()
+    return item
+
+
+def curation_queue(actor: Any, today: date | None = None, recent: int = 20) -> dict[str, list]:
+    """The curator's dashboard for ``actor``: ``{"submitted": [Item],
+    "pending": [Revision], "due": [Item], "recent": [Revision]}``, each only
+    for items ``actor`` may publish. Raises ``PermissionDenied`` for non-curators."""
+    if not permissions.can_curate(actor):
+        raise PermissionDenied("Alleen regionale coördinatoren en beheerders zien het overzicht.")
+    today = today or utcnow().date()
+
+    def may(item: Item) -> bool:
+        return permissions.can_publish(actor, item)
+
+    submitted = db.session.scalars(select(Item).where(Item.status == "draft", Item.review_state == "submitted")
+                                   .order_by(Item.updated_at)).all()
+    pending = db.session.scalars(select(Revision).where(Revision.state == "pending")
+                                 .order_by(Revision.created_at)).all()
+    due = db.session.scalars(select(Item).where(Item.status == "published", Item.review_due.is_not(None),
+                                                Item.review_due <= today).order_by(Item.review_due)).all()
+    latest = db.session.scalars(select(Revision).order_by(Revision.created_at.desc(), Revision.id.desc())
+                                .limit(recent * 10)).all()
+    return {
+        "submitted": [i for i in submitted if may(i)],
+        "pending": [r for r in pending if may(r.item)],
+        "due": [i for i in due if may(i)],
+        "recent": [r for r in latest if may(r.item)][:recent],
+    }
+
+
+AUDIT_PER_PAGE = 50
+
+
+def audit_log(actor: Any, action: str = "", page: int = 1) -> dict[str, Any]:
+    """A page of the audit log, newest first: ``{"rows": [(AuditEvent, email
+    or None)], "total": int, "actions": [str], "pages": int}``; ``action``
+    filters on one action. Admins only (``PermissionDenied``)."""
+    if not permissions.can_read_audit_log(actor):
+        raise PermissionDenied("Alleen beheerders lezen het logboek.")
+    stmt = select(AuditEvent, User.email).outerjoin(User, User.id == AuditEvent.actor_id)
+    count = select(func.count(AuditEvent.id))
+    # who viewed which profile (privacy.*) is for the privacy officer only (issue #5)
+    stmt = stmt.where(~AuditEvent.action.like("privacy.%"))
+    count = count.where(~AuditEvent.action.like("privacy.%"))
+    if action:
+        stmt = stmt.where(AuditEvent.action == action)
+        count = count.where(AuditEvent.action == action)
+    total = db.session.scalar(count) or 0
+    pages = max(1, (total + AUDIT_PER_PAGE - 1) // AUDIT_PER_PAGE)
+    page = max(1, min(page, pages))
+    rows = db.session.execute(stmt.order_by(AuditEvent.id.desc()).offset((page - 1) * AUDIT_PER_PAGE)
+                              .limit(AUDIT_PER_PAGE)).all()
+    actions = db.session.scalars(select(AuditEvent.action).where(~AuditEvent.action.like("privacy.%"))
+                                 .distinct().order_by(AuditEvent.action)).all()
+    return {"rows": [(r[0], r[1]) for r in rows], "total": total, "actions": list(actions),
+            "pages": pages, "page": page}
+
+
+def autosave_item(actor: Any, item_type: str, data: dict[str, Any], body: str, *, item: Item | None = None,
+                  expected_version: int | None = None) -> Item:
+    """The editor's autosave (every 30 seconds): save a draft, creating it
+    when ``item`` is None, always as a draft. Autosaves in a row by the same
+    person replace each other's revision, so the history keeps the manual
+    saves and the newest autosave. Published items are not autosaved (their
+    changes are reviewed). Raises like ``save_item``, and
+    ``ValidationFailed({"autosave": ...})`` for a published item."""
+    if item is not None and item.status != "draft":
+        raise ValidationFailed({"autosave": ["Alleen concepten worden automatisch opgeslagen; "
+                                             "gebruik de knop om op te slaan."]})
+    data = dict(data, status="draft")
+    return save_item(actor, item_type, data, body, item=item, expected_version=expected_version,
+                     note=AUTOSAVE_NOTE)

@@ -182,7 +182,7 @@ def create_user(actor: Any, email: str, role: str, *, name: str = "", password: 
     """Create a user; returns ``(user, password)``, generating a random
     password when none is given. Admins (and the system) only."""
     from ..errors import ValidationFailed
-    from ..models import ROLES
+    from ..models.users import ALL_ROLES as ROLES
 
     if actor is not SYSTEM and not permissions.can_administer(actor):
         raise PermissionDenied("Alleen een beheerder mag gebruikers aanmaken.")
@@ -200,8 +200,11 @@ def create_user(actor: Any, email: str, role: str, *, name: str = "", password: 
         muni = vocabulary().resolve_municipality(municipality)
         if muni is None:
             errors["municipality"] = [f"Onbekende gemeente '{municipality}'."]
-    if password is not None and len(password) < 12:
-        errors["password"] = ["Een wachtwoord heeft minstens 12 tekens."]
+    if password is not None:
+        from .accounts import password_problems
+
+        if problems := password_problems(password, email=email, name=name):
+            errors["password"] = problems
     if errors:
         raise ValidationFailed(errors)
     password = password or secrets.token_urlsafe(12)

@@ -12,6 +12,7 @@ from ..extensions import db
 from ..markdown import library_link_target, render
 from ..models import Item, Municipality, Region
 from ..services import items as item_service
+from ..services import people as people_service
 from ..services.items import front_matter, normalise_newlines
 from . import bp
 from .filters import PATH_TYPES, TYPE_PATHS, item_url
@@ -70,6 +71,11 @@ def search_page(preset: dict[str, list[str]] | None = None, heading: str | None 
     sort = request.args.get("sorteer", "relevance")
     result = search.search(current_user, text, filters=filters, page=page,
                            per_page=10, sort=sort if sort in search.SORTS else "relevance")
+    people_service.record_profile_search(current_user, [h.id for h in result.hits if h.type == "profile"])
+    if preset is None and page == 1 and (text.strip() or filters):  # issue #9: anonymous statistics
+        from ..services.insight import log_search
+
+        log_search(text, filters, result.total)
     return render_template(
         "web/search.html", result=result, q=text, filters=filters, sort=sort,
         names=_facet_names(result.facets), heading=heading, too_long=too_long,
@@ -149,10 +155,13 @@ def item(type_path: str, slug: str):
     if obj.type == "profile":
         rows = db.session.scalars(select(Item).where(Item.contact == obj.slug, Item.type != "profile")).all()
         contact_for = [r for r in rows if permissions.can_view(current_user, r)]
+    show_contact = permissions.can_view_contact(current_user, obj)
+    if obj.type == "profile":  # the privacy audit (issue #5)
+        people_service.record_profile_view(current_user, obj, contact_shown=show_contact)
     response = render_template(
         "web/item.html", item=obj, html=render(obj.body, _resolver(obj.type)),
         contact=contact, related=related_items, similar=similar, contact_for=contact_for,
-        show_contact=permissions.can_view_contact(current_user, obj),
+        show_contact=show_contact,
     )
     if obj.type == "profile" or contact is not None:
         return response, 200, {"Cache-Control": "no-store", "X-Robots-Tag": "noindex"}
@@ -189,13 +198,25 @@ def _form_data(item_type: str) -> tuple[dict, str]:
 
 
 def _form_context(item_type: str, values: dict, body: str, errors=None, preview=None, obj=None,
-                  conflict=None):
+                  conflict=None, change=None):
     munis = db.session.scalars(select(Municipality).order_by(Municipality.name)).all()
+    if change is None and obj is not None and obj.status == "published":
+        change = item_service.open_change(obj)
     return render_template(
         "web/edit.html", item_type=item_type, values=values, body=body, errors=errors or {},
         preview=preview, item=obj, municipalities=munis, taxonomy=taxonomy, conflict=conflict,
-        profiles=_contact_choices(),
+        profiles=_contact_choices(), change=change,
+        completeness=item_service.completeness(item_type, values, body),
+        privacy_warnings=_privacy_warnings(item_type, values, body),
     )
+
+
+def _privacy_warnings(item_type: str, values: dict, body: str) -> list[str]:
+    """Personal data in a practice or lesson being written (issue #5): warns, never blocks."""
+    if item_type == "profile":
+        return []
+    text = "\n".join([str(values.get("title", "")), str(values.get("summary", "")), body or ""])
+    return people_service.personal_data_warnings(text, people_service.profile_names(current_user))
 
 
 def _contact_choices() -> list[Item]:
@@ -205,8 +226,8 @@ def _contact_choices() -> list[Item]:
     return [p for p in rows if permissions.can_view(current_user, p)]
 
 
-def _values_of(obj: Item) -> dict:
-    meta = front_matter(obj)
+def _values_of(obj: Item, meta: dict | None = None) -> dict:
+    meta = dict(meta) if meta is not None else front_matter(obj)
     if isinstance(meta.get("municipality"), list):
         meta["municipality"] = meta["municipality"][0] if meta["municipality"] else ""
     for key in FORM_WORDS:
@@ -223,7 +244,7 @@ def create(type_path: str):
         abort(403)
     if request.method == "GET":
         values = {"municipality": current_user.municipality.name if current_user.municipality else ""}
-        return _form_context(item_type, values, "")
+        return _form_context(item_type, values, item_service.template_body(item_type))
     return _save(item_type, None)
 
 
@@ -235,7 +256,12 @@ def edit(type_path: str, slug: str):
     if not permissions.can_edit(current_user, obj):
         abort(403)
     if request.method == "GET":
-        return _form_context(item_type, _values_of(obj), obj.body, obj=obj)
+        change = item_service.open_change(obj) if obj.status == "published" else None
+        if change is not None and not permissions.can_publish(current_user, obj):
+            # An author continues from their change waiting for (or returned
+            # from) review, not from the live text: nothing typed is lost.
+            return _form_context(item_type, _values_of(obj, change.meta), change.body, obj=obj, change=change)
+        return _form_context(item_type, _values_of(obj), obj.body, obj=obj, change=change)
     return _save(item_type, obj)
 
 
@@ -253,9 +279,12 @@ def _save(item_type: str, obj: Item | None):
         version = int(request.form["version"]) if request.form.get("version") else None
     except ValueError:
         version = None
+    expected_change = item_service.UNCHANGED
+    if "change" in request.form:
+        expected_change = int(request.form["change"]) if request.form["change"].isdigit() else None
     try:
         saved = item_service.save_item(current_user, item_type, data, body, item=obj,
-                                       expected_version=version)
+                                       expected_version=version, expected_change=expected_change)
     except ValidationFailed as exc:
         return _form_context(item_type, shown, body, errors=exc.errors, obj=obj), 400
     except Conflict:
@@ -264,7 +293,14 @@ def _save(item_type: str, obj: Item | None):
         # that saving again (after merging) is a deliberate choice.
         db.session.rollback()
         current = db.session.get(Item, obj.id)
-        return _form_context(item_type, shown, body, obj=current, conflict=current), 409
+        change = item_service.open_change(current) if current.status == "published" else None
+        return _form_context(item_type, shown, body, obj=current, change=change,
+                             conflict=change if change is not None and not permissions.can_publish(current_user, current)
+                             else current), 409
+    if obj is not None and saved.status == "published" and not permissions.can_publish(current_user, saved):
+        flash("Uw wijziging is opgeslagen en wacht op beoordeling door een regionale coördinator. "
+              "Tot die tijd blijft de gepubliceerde versie zichtbaar.", "success")
+        return redirect(item_url(saved.type, saved.slug))
     flash("Opgeslagen." if saved.status == "published" else "Opgeslagen als concept.", "success")
     return redirect(item_url(saved.type, saved.slug))
 
