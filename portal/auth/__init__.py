@@ -21,17 +21,17 @@ from flask import (Blueprint, current_app, flash, redirect, render_template, req
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from werkzeug.security import check_password_hash, generate_password_hash
 from wtforms import BooleanField, EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
 
 from ..errors import ValidationFailed
 from ..extensions import db, limiter, login_manager
 from ..models import User
+from ..models.users import hash_password, verify_password
 from ..services import accounts
 
 bp = Blueprint("auth", __name__)
-_DUMMY_HASH = generate_password_hash("not a real password: equal timing for unknown users", method="scrypt")
+_DUMMY_HASH = hash_password("not a real password: equal timing for unknown users")
 
 IDLE_TIMEOUT = timedelta(minutes=30)
 ABSOLUTE_TIMEOUT = timedelta(hours=12)
@@ -175,14 +175,14 @@ def login():
         # Same answer, and the same work, for an unknown user, a throttled
         # account and a wrong password: the response tells nothing.
         if user is None or throttled:
-            check_password_hash(_DUMMY_HASH, password)
+            verify_password(_DUMMY_HASH, password)
             ok = False
         else:
             ok = user.check_password(password) and user.is_active
         if ok:
             next_url = safe_next(request.args.get("next"))
             _fresh_session(user, remember=bool(form.remember.data))
-            accounts.record_login(user)
+            accounts.record_login(user, password)
             flash("U bent ingelogd.", "success")
             return redirect(next_url or url_for("web.home"))
         accounts.record_failed_login(user, email, throttled=throttled)

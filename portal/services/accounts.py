@@ -30,7 +30,7 @@ from ..models.users import normalise_password
 from .common import audit
 
 MIN_PASSWORD_LENGTH = 12
-#: Longer input is refused (never cut off): scrypt hashes any length, this
+#: Longer input is refused (never cut off): argon2id hashes any length, this
 #: only bounds the work one request can cause.
 MAX_PASSWORD_LENGTH = 1024
 COMMON_PASSWORDS_FILE = Path(__file__).resolve().parent.parent / "data" / "common-passwords.txt"
@@ -236,10 +236,13 @@ def login_delay(user: User) -> timedelta:
     return max(timedelta(0), user.last_failed_login + delay - now)
 
 
-def record_login(user: User) -> None:
-    """A successful login: clear the failure count, audit, commit."""
+def record_login(user: User, password: str | None = None) -> None:
+    """A successful login: clear the failure count, rehash an old-style
+    password hash with ``password`` (the one just checked), audit, commit."""
     begin_write()
     user = db.session.get(User, user.id)
+    if password is not None and user.needs_rehash():
+        user.set_password(password)
     user.failed_logins = 0
     user.last_failed_login = None
     record(user, "auth.login", user.email)

@@ -136,10 +136,24 @@ def test_v6_2_9_passwords_of_64_and_more_characters_are_permitted():
     assert accounts.password_problems("a" * 1025 + "bc", email=EMAIL)  # refused with a message, never cut
 
 
-def test_v11_4_2_passwords_stored_with_scrypt(empty_app):
+def test_v11_4_2_passwords_stored_with_argon2id(empty_app):
     user = _user(empty_app)
-    assert user.password_hash.startswith("scrypt:")
+    assert user.password_hash.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
     assert PASSWORD not in user.password_hash
+
+
+def test_v11_4_2_an_old_scrypt_hash_still_logs_in_and_is_rehashed(empty_app):
+    from werkzeug.security import generate_password_hash
+
+    with empty_app.app_context():
+        user = db.session.scalar(select(User).where(User.email == EMAIL))
+        user.password_hash = generate_password_hash(PASSWORD, method="scrypt")
+        db.session.commit()
+    assert post_login(empty_app.test_client(), EMAIL, PASSWORD).status_code == 302
+    with empty_app.app_context():
+        stored = db.session.scalar(select(User.password_hash).where(User.email == EMAIL))
+    assert stored.startswith("$argon2id$")
+    assert post_login(empty_app.test_client(), EMAIL, PASSWORD).status_code == 302
 
 
 def _reset_link(app, email=EMAIL) -> str:

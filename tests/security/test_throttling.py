@@ -78,12 +78,12 @@ def test_v6_3_8_same_answer_for_unknown_user_and_wrong_password(empty_app):
 
 
 def test_v6_3_8_same_hashing_work_for_unknown_user_throttled_account_and_wrong_password(empty_app, monkeypatch):
-    """Deterministic half of "same timing": each case runs exactly one scrypt."""
-    import hashlib
+    """Deterministic half of "same timing": each case runs exactly one argon2id verification."""
+    from argon2 import PasswordHasher
 
     calls = []
-    real = hashlib.scrypt
-    monkeypatch.setattr(hashlib, "scrypt", lambda *a, **k: (calls.append(1), real(*a, **k))[1])
+    real = PasswordHasher.verify
+    monkeypatch.setattr(PasswordHasher, "verify", lambda *a, **k: (calls.append(1), real(*a, **k))[1])
 
     def count(email, i):
         client = empty_app.test_client()
@@ -112,7 +112,7 @@ def test_v6_3_8_similar_timing_for_unknown_user_and_wrong_password(empty_app):
     for i in range(8):  # interleaved, so a busy machine slows both alike
         known.append(timed(EMAIL if i % 2 else "bijdrager@delft.example.org", i))
         unknown.append(timed(f"niemand{i}@delft.example.org", 50 + i))
-    # both hash a password (scrypt, tens of milliseconds): without the dummy
+    # both hash a password (argon2id, tens of milliseconds): without the dummy
     # hash the unknown case takes a fraction of the known one
     assert statistics.median(unknown) > 0.4 * statistics.median(known), (known, unknown)
     assert statistics.median(unknown) < 2.5 * statistics.median(known), (known, unknown)
