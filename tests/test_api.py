@@ -448,6 +448,14 @@ def test_follow_imports_public_items_with_source_and_keeps_them_up_to_date(tmp_p
     assert listing["total"] == len(public)
     page = follower.test_client().get("/api/v1/items/practice/netwerk-sleutelfiguren-delft").get_json()
     assert page["front_matter"]["source"]["portal"] == base
+    html = follower.test_client().get("/werkwijzen/netwerk-sleutelfiguren-delft").get_data(as_text=True)
+    assert "<dt>Bron</dt>" in html and f'>{base}</a>' in html
+    with follower.app_context():  # an import file may carry any "source": only http(s) becomes a link
+        item = db.session.scalar(select(Item).where(Item.slug == "netwerk-sleutelfiguren-delft"))
+        item.extra = {**item.extra, "source": {**item.extra["source"], "url": "javascript:alert(1)"}}
+        db.session.commit()
+    html = follower.test_client().get("/werkwijzen/netwerk-sleutelfiguren-delft").get_data(as_text=True)
+    assert "javascript:" not in html and "<dt>Bron</dt>" not in html
     text = _everything(follower.test_client())
     for secret in _secrets_of_profiles():
         assert secret.lower() not in text.lower(), secret
