@@ -18,7 +18,7 @@ import yaml
 
 from .errors import ValidationFailed
 from .taxonomy import EXTENSIBLE
-from .validation import SLUG_RE, Vocabulary, validate_item
+from .validation import SLUG_RE, Vocabulary, clean_text, validate_item
 
 FOLDERS = {"practices": "practice", "profiles": "profile", "lessons": "lesson"}
 
@@ -198,7 +198,7 @@ def read_file(path: Path, vocab: Vocabulary) -> tuple[Record | None, list[FilePr
     fields["slug"] = slug
     if item_type == "profile" and not fields.get("consent"):
         fields["status"] = "draft"  # the format: no consent -> imported as a draft
-    return Record(spath, item_type, slug, fields, result["extra"], post.content, meta), []
+    return Record(spath, item_type, slug, fields, result["extra"], clean_text(post.content), meta), []
 
 
 # -- writing ------------------------------------------------------------------------

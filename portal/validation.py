@@ -102,6 +102,33 @@ def allowed_keys(item_type: str) -> dict[str, str]:
     return {**COMMON_KEYS, **TYPE_KEYS.get(item_type, {})}
 
 
+#: Characters that XML 1.0 forbids (https://www.w3.org/TR/xml/#charsets) and
+#: that mean nothing in text a person types or pastes: C0 controls other
+#: than tab and line ends, DEL, lone surrogates, U+FFFE/U+FFFF. Stored, they
+#: would break every Atom feed and XML export that carries the item.
+_UNWANTED_CHARS = re.compile("[\x00-\x08\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
+
+
+def clean_text(text: str) -> str:
+    """``text`` without unwanted control characters: vertical tab and form
+    feed (line and page breaks pasted from word processors) become a space,
+    CR LF and CR become LF (browsers send textareas with CR LF), the other
+    characters of :data:`_UNWANTED_CHARS` are dropped."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x0b", " ").replace("\x0c", " ")
+    return _UNWANTED_CHARS.sub("", text)
+
+
+def clean_value(value: Any) -> Any:
+    """:func:`clean_text` on every string in ``value`` (lists and mappings too)."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, list):
+        return [clean_value(v) for v in value]
+    if isinstance(value, dict):
+        return {clean_value(k) if isinstance(k, str) else k: clean_value(v) for k, v in value.items()}
+    return value
+
+
 def validate_item(data: dict[str, Any], item_type: str, vocab: Vocabulary, body: str = "") -> dict[str, Any]:
     """Validate a front-matter mapping for an item of ``item_type``.
 
@@ -119,6 +146,7 @@ def validate_item(data: dict[str, Any], item_type: str, vocab: Vocabulary, body:
         errors.setdefault(key, []).append(message)
 
     for key, value in data.items():
+        value = clean_value(value)
         kind = known.get(key)
         if kind is None:
             try:

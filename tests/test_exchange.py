@@ -307,3 +307,28 @@ def test_yaml_aliases_are_refused(empty_app, tmp_path):
     messages = {Path(p.path).name: p.message for p in report.problems}
     assert "verwijzingen" in messages["lach.md"]
     assert "kan niet bewaard" in messages["binair.md"]
+
+
+def test_control_characters_in_an_imported_body_are_cleaned_once(tmp_path):
+    """A Markdown body with a form feed and a NUL (a file saved from a word
+    processor) is imported clean; importing it again changes nothing."""
+    from .conftest import make_app
+    from portal.services.items import SYSTEM
+    from portal.services.library import import_library
+
+    lib = tmp_path / "lib" / "lessons"
+    lib.mkdir(parents=True)
+    (lib / "geplakt.md").write_text("---\ntitle: Geplakte les\nvisibility: public\n---\nEerste\x0cpagina\x00 en verder.\r\n",
+                                    encoding="utf-8")
+    app = make_app(tmp_path / "app", content=False)
+    with app.app_context():
+        first = import_library(SYSTEM, tmp_path / "lib")
+        assert first.ok and len(first.created) == 1
+        from portal.extensions import db
+        from portal.models import Item
+        from sqlalchemy import select
+
+        body = db.session.scalar(select(Item.body).where(Item.slug == "geplakt"))
+        assert body == "Eerste pagina en verder."
+        again = import_library(SYSTEM, tmp_path / "lib")
+        assert again.ok and not again.created and not again.updated

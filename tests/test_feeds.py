@@ -166,3 +166,37 @@ def test_an_item_withdrawn_leaves_the_feed(tmp_path):
         set_status(SYSTEM, item, "draft")
     assert "netwerk-sleutelfiguren-delft" not in client.get("/feeds/werkwijzen.atom").get_data(as_text=True)
     assert "netwerk-sleutelfiguren-delft" not in client.get("/sitemap.xml").get_data(as_text=True)
+
+
+CONTROL_CHARACTERS = ["\x00", "\x01", "\x08", "\x0b", "\x0c", "\x1b", "\x7f", "\ufffe"]
+
+
+def test_control_characters_never_reach_the_library_or_break_a_feed(tmp_path):
+    """Text pasted from a word processor carries vertical tabs and form feeds;
+    XML cannot hold them (nor NUL and the other C0 controls). They are
+    cleaned on the way in (forms, API, import all pass validate_item), and a
+    row stored before that, or a query echoed in a feed's title, cannot
+    break a feed either."""
+    from portal.services.items import set_status
+
+    app = make_app(tmp_path)
+    dirty = "Regel uit Word" + "".join(CONTROL_CHARACTERS) + "met tab\tregel\r\nnieuw"
+    with app.app_context():
+        item = save_item(SYSTEM, "lesson", {"title": "Geplakte " + dirty, "summary": dirty,
+                                            "visibility": "public", "tags": [dirty]}, dirty)
+        set_status(SYSTEM, item, "published")
+        stored = [item.title, item.summary, item.body, *item.tags]
+        assert not any(c in text for text in stored for c in CONTROL_CHARACTERS + ["\r"]), stored
+        assert item.summary == "Regel uit Word  met tab\tregel\nnieuw"
+        # an older row that still holds them, written past the services
+        other = db.session.scalars(select(Item).where(Item.type == "practice", Item.status == "published",
+                                                      Item.visibility == "public")).first()
+        other.summary = "Oud\x0bgeplakt\x00"
+        db.session.commit()
+    client = app.test_client()
+    for path in ("/feeds/alles.atom", "/feeds/lessen.atom", "/feeds/werkwijzen.atom",
+                 "/feeds/zoeken.atom?q=%00", "/feeds/zoeken.atom?q=a%01b%0B", "/feeds/zoeken.atom?q=geplakte"):
+        resp = client.get(path)
+        assert resp.status_code == 200, path
+        ET.fromstring(resp.data)  # well-formed XML
+    assert "Geplakte Regel uit Word" in client.get("/feeds/zoeken.atom?q=geplakte").get_data(as_text=True)

@@ -17,7 +17,7 @@ from ..errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from ..extensions import db
 from ..models import ITEM_TYPES, AuditEvent, Item, Region, Revision, User
 from ..models.base import utcnow
-from ..validation import COLUMN_OF, LIST_KINDS, Vocabulary, allowed_keys, validate_item
+from ..validation import COLUMN_OF, LIST_KINDS, Vocabulary, allowed_keys, clean_text, validate_item
 from . import notifications
 from .common import audit, log_search_change, vocabulary
 
@@ -49,8 +49,9 @@ _MANAGED = {"status", "reviewed", "review_due"}
 
 
 def normalise_newlines(text: str) -> str:
-    """Browsers send textareas with CRLF line ends; store LF, like the files."""
-    return text.replace("\r\n", "\n").replace("\r", "\n")
+    """Browsers send textareas with CRLF line ends; store LF, like the files,
+    without control characters (see :func:`portal.validation.clean_text`)."""
+    return clean_text(text)
 
 
 def slugify(text: str, max_length: int = 80) -> str:

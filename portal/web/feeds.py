@@ -22,6 +22,7 @@ from .. import permissions, search, taxonomy
 from ..extensions import db
 from ..markdown import library_link_target, render
 from ..models import Item, Municipality, TaxonomyTerm
+from ..validation import clean_text
 from .filters import PATH_TYPES, item_url
 
 bp = Blueprint("feeds", __name__)
@@ -78,12 +79,15 @@ def _public_link(item_type: str):
 
 
 def _atom(title: str, alternate: str, items: list[Item]) -> Response:
+    """An Atom feed of ``items``. Text goes through ``clean_text``: XML cannot
+    carry control characters, and a row stored before they were refused (or a
+    query in the title) must not break the feed."""
     from feedgen.feed import FeedGenerator
 
     self_url = request.url
     fg = FeedGenerator()
     fg.id(self_url)
-    fg.title(f"{title} · {SITE_NAME}")
+    fg.title(clean_text(f"{title} · {SITE_NAME}"))
     fg.subtitle("Openbare werkwijzen en geleerde lessen van gemeenten tegen polarisatie en radicalisering.")
     fg.author({"name": SITE_NAME})
     fg.link(href=alternate, rel="alternate", type="text/html")
@@ -95,14 +99,14 @@ def _atom(title: str, alternate: str, items: list[Item]) -> Response:
         url = item_url(item.type, item.slug, _external=True)
         entry = fg.add_entry(order="append")
         entry.id(url)
-        entry.title(item.title)
+        entry.title(clean_text(item.title))
         entry.link(href=url, rel="alternate", type="text/html")
         entry.updated(_aware(item.updated_at))
         if item.published_at:
             entry.published(_aware(item.published_at))
         if item.summary:
-            entry.summary(item.summary)
-        entry.content(render(item.body or "", _public_link(item.type)), type="html")
+            entry.summary(clean_text(item.summary))
+        entry.content(clean_text(render(item.body or "", _public_link(item.type))), type="html")
         entry.category(term=item.type, label=taxonomy.label("type", item.type))
         for theme in item.themes or []:
             entry.category(term=theme, label=taxonomy.label("theme", theme))
