@@ -18,11 +18,34 @@ from sqlalchemy import func, select
 
 def _create_app():
     from . import create_app
+    from .config import InsecureConfiguration
 
-    return create_app()
+    ctx = click.get_current_context(silent=True)
+    command = ctx.meta.get(COMMAND_META) if ctx is not None else None
+    if command == "check-deploy":
+        return create_app({"CHECK_PRODUCTION": False})  # it lists every problem itself
+    try:
+        return create_app()
+    except InsecureConfiguration as exc:
+        if command is None:  # listing the commands (--help) is harmless
+            return create_app({"CHECK_PRODUCTION": False})
+        _die(f"{exc} Het portaal start zo niet; `portal check-deploy` noemt alle problemen.")
 
 
-@click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=False,
+COMMAND_META = "portal.command"
+
+
+class PortalGroup(FlaskGroup):
+    """Flask's group, noting which command is asked for before the app is
+    made (Flask makes it while looking the command up), so that an unsafe
+    production configuration stops every command except ``check-deploy``."""
+
+    def get_command(self, ctx, name):
+        ctx.meta.setdefault(COMMAND_META, name)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=PortalGroup, create_app=_create_app, add_default_commands=False,
              help="Kennisportaal sleutelfiguren: beheer vanaf de opdrachtregel.")
 def main() -> None:
     pass

@@ -41,16 +41,19 @@ class InsecureConfiguration(RuntimeError):
 
 def check_production(config) -> None:
     """Refuse to start in production (``PORTAL_ENV=production``) without a
-    fixed, strong secret key from the environment, or with debug on."""
-    if config.get("ENV") != "production":
+    fixed, strong secret key from the environment, or with debug on.
+    Raises ``InsecureConfiguration`` (a Dutch message). ``CHECK_PRODUCTION``
+    False skips the check: only for ``portal check-deploy``, which reports
+    these problems and more itself."""
+    if config.get("ENV") != "production" or config.get("CHECK_PRODUCTION") is False:
         return
     key = config.get("SECRET_KEY") or ""
     if not config.get("SECRET_KEY_FROM_ENV"):
-        raise InsecureConfiguration("PORTAL_SECRET_KEY must be set in production (the same value for every worker).")
+        raise InsecureConfiguration("PORTAL_SECRET_KEY ontbreekt: in productie is een vaste geheime sleutel nodig, dezelfde voor elke worker.")
     if key in DEVELOPMENT_KEYS or len(key) < MIN_SECRET_LENGTH:
-        raise InsecureConfiguration(f"PORTAL_SECRET_KEY is a development key or shorter than {MIN_SECRET_LENGTH} characters.")
+        raise InsecureConfiguration(f"PORTAL_SECRET_KEY is een ontwikkelsleutel of korter dan {MIN_SECRET_LENGTH} tekens.")
     if config.get("DEBUG"):
-        raise InsecureConfiguration("Debug mode must be off in production.")
+        raise InsecureConfiguration("Debug staat aan; in productie moet die uit.")
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 

@@ -99,3 +99,32 @@ def test_v13_4_2_production_refuses_to_start_with_debug_or_a_weak_key(tmp_path):
         _app(tmp_path, ENV="production", SECRET_KEY="dev")
     with pytest.raises(InsecureConfiguration):
         _app(tmp_path, ENV="production", SECRET_KEY=secrets.token_urlsafe(48), DEBUG=True)
+
+
+@pytest.mark.parametrize("key", [None, "short", "dev"])
+def test_v13_1_1_an_unsafe_production_setup_is_reported_in_words_never_a_traceback(tmp_path, key):
+    """`portal check-deploy` exists for exactly the set-ups that start-up
+    refuses: it must list their problems, and every other command must
+    refuse them in one plain sentence."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
+    env.update(PORTAL_ENV="production", PORTAL_INSTANCE_PATH=str(tmp_path / "instance"),
+               PORTAL_INDEX_DIR=str(tmp_path / "index"))
+    if key is not None:
+        env["PORTAL_SECRET_KEY"] = key
+
+    def portal(*args):
+        return subprocess.run([sys.executable, "-m", "portal.cli", *args], env=env, capture_output=True,
+                              text=True, timeout=120)
+
+    check = portal("check-deploy")
+    assert check.returncode == 1, check.stderr
+    assert "PROBLEEM" in check.stdout and "PORTAL_SECRET_KEY" in check.stdout
+    other = portal("search", "polarisatie")
+    assert other.returncode == 1
+    assert "PORTAL_SECRET_KEY" in other.stderr and "check-deploy" in other.stderr
+    for result in (check, other):
+        assert "Traceback" not in result.stdout + result.stderr
