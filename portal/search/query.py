@@ -95,6 +95,10 @@ TIEBREAK = 0.1  #: DisjunctionMax: a little credit for matching more fields
 
 MAX_INPUT_CHARS = 4000  #: the rest of a long paste is ignored
 MAX_WORDS = 32  #: content words used from the input
+#: words that get typo tolerance (fuzzy retry) and spelling suggestions: each
+#: walks the term dictionary with an automaton, the costly part of a query, so
+#: a pasted paragraph of misspellings cannot make one request run for seconds
+MAX_TYPO_WORDS = 8
 MAX_WORD_LEN = 40  #: longer "words" are junk and ignored
 
 #: Words that carry the question, not its subject. They still count, at
@@ -414,7 +418,7 @@ def build_query(
     words = [w for u in units for w in u.surface]
     if not units:
         return BuiltQuery(None, [])
-    clauses = [_unit_query(u, boosts, synonyms, fuzzy) for u in units]
+    clauses = [_unit_query(u, boosts, synonyms, fuzzy and i < MAX_TYPO_WORDS) for i, u in enumerate(units)]
     if len(clauses) == 1:
         return BuiltQuery(clauses[0], words)
     core = [not u.soft for u in units]
@@ -541,7 +545,7 @@ def suggest(searcher, text: str) -> str | None:
         if folded in STOP_WORDS or not 3 <= len(folded) <= MAX_WORD_LEN or folded.isdigit():
             return raw
         checked += 1
-        if checked > MAX_WORDS:
+        if checked > MAX_TYPO_WORDS:
             return raw
         fixed = _correct_word(searcher, corrector, folded)
         if not fixed:

@@ -415,3 +415,17 @@ def test_match_query_docset_equals_scored_docset(searcher, text, fuzzy):
     scored = {h.docnum for h in searcher.search(q, limit=None)}
     assert set(searcher.docs_for_query(build_match_query(text, fuzzy=fuzzy))) == scored
     assert build_match_query("de het een") is None
+
+
+def test_typo_tolerance_is_bounded_to_the_first_words():
+    """A pasted paragraph of misspellings (an attacker's 500-character query
+    took seconds) gets typo tolerance for its first MAX_TYPO_WORDS words only."""
+    from portal.search.query import MAX_TYPO_WORDS
+
+    text = " ".join(f"jongerenwerkr{chr(97 + i)}x" for i in range(30))
+    q = build_query(text, fuzzy=True).query
+    fuzzy = [leaf for leaf in q.leaves() if isinstance(leaf, wq.FuzzyTerm)]
+    words = {leaf.text for leaf in fuzzy}
+    assert 0 < len(words) <= MAX_TYPO_WORDS * 2, words  # a word may have a stem and a surface form
+    few = build_query("jongerenwerkr sleutelfiguurr", fuzzy=True).query
+    assert sum(isinstance(leaf, wq.FuzzyTerm) for leaf in few.leaves()) >= 2
