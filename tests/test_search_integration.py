@@ -188,3 +188,27 @@ def test_related_items_prefer_other_municipalities_and_hide_profiles(app):
         assert "oudergesprekken-delft-twee" in [h.slug for h in hits]
         assert all(h.type != "profile" for h in search.related(member(app), base, limit=10))
         assert base.slug not in [h.slug for h in hits]
+
+
+def test_a_damaged_row_never_blocks_the_change_log(empty_app):
+    """One item that cannot be made into an index document (here a row whose
+    themes column holds a number, written past the services) is left out and
+    reported as missing; every other change is still applied, and a full
+    rebuild still builds."""
+    from sqlalchemy import text
+
+    from portal.services.common import log_search_change
+
+    with empty_app.app_context():
+        bad = save_item(SYSTEM, "practice", {"title": "Beschadigde rij", "visibility": "public",
+                                             "status": "published"}, "tekst")
+        db.session.execute(text("UPDATE items SET themes = '5' WHERE id = :id"), {"id": bad.id})
+        log_search_change(bad.id)
+        db.session.commit()
+        search.nudge()
+        good = save_item(SYSTEM, "practice", {"title": "Daarna opgeslagen kwallenonderzoek", "visibility": "public",
+                                              "status": "published"}, "tekst")
+        assert [h.slug for h in search.search(None, "kwallenonderzoek").hits] == [good.slug]
+        assert search.check()["missing"] == [f"practice/{bad.slug}"]
+        search.rebuild()
+        assert [h.slug for h in search.search(None, "kwallenonderzoek").hits] == [good.slug]

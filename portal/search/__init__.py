@@ -185,8 +185,6 @@ class SearchIndex:
     def rebuild(self, items, last_change_id: int, progress=None, expected: int | None = None) -> int:
         """Index ``items`` (an iterable of Item rows) into a new generation and
         swap it in; returns the number of documents written."""
-        from .documents import safe_document
-
         gen, path = self._new_generation()
         ix = index.create_in(path, build_schema())
         # Two processes with a segment each halve a large rebuild on two cores;
@@ -196,8 +194,10 @@ class SearchIndex:
         n = 0
         try:
             for item in items:
-                writer.add_document(**safe_document(item))
-                n += 1
+                doc = _document(item)
+                if doc is not None:
+                    writer.add_document(**doc)
+                    n += 1
                 if progress:
                     progress(1)
             writer.add_document(id=STATE_ID, slug=str(last_change_id))
@@ -213,8 +213,6 @@ class SearchIndex:
         """Apply change-log rows ``(change_id, item_id, action)`` newer than the
         index's state; ``load_items(ids) -> {id: Item}``. Returns the number
         applied. Raises ``LockError`` when the write lock stays taken."""
-        from .documents import safe_document
-
         ix = self.open()
         writer = ix.writer(timeout=timeout)
         try:
@@ -229,11 +227,11 @@ class SearchIndex:
                 latest[item_id] = action
             items = load_items([i for i, a in latest.items() if a == "upsert"])
             for item_id in latest:
-                item = items.get(item_id)
-                if item is None:
+                doc = _document(items.get(item_id))
+                if doc is None:
                     writer.delete_by_term("id", str(item_id))
                 else:
-                    writer.update_document(**safe_document(item))
+                    writer.update_document(**doc)
             writer.update_document(id=STATE_ID, slug=str(pending[-1][0]))
             writer.commit()
             return len(pending)
@@ -243,6 +241,22 @@ class SearchIndex:
             except Exception:  # already committed or closed
                 pass
             raise
+
+
+def _document(item: Any) -> dict[str, Any] | None:
+    """The index document of ``item``; None for no item, or for one that
+    cannot be indexed (a damaged row): that item is logged and left out, so
+    one bad row never blocks the change log for every other change, and
+    ``portal search-index-check`` lists it as missing."""
+    from .documents import safe_document
+
+    if item is None:
+        return None
+    try:
+        return safe_document(item)
+    except Exception:
+        log.exception("item %s cannot be indexed; it is left out of the search index", getattr(item, "id", "?"))
+        return None
 
 
 def _segment_sets(reader, offset: int) -> dict[str, dict[str, frozenset[int]]]:
