@@ -590,3 +590,25 @@ def test_consent_and_route_survive_export_and_import(fresh_world, empty_app, tmp
         assert b.visibility == "region" and b.region is not None and b.region.name == "Haaglanden"
         c = db.session.scalar(select(Item).where(Item.slug == slug_of(C)))
         assert c.contact_route == "curator"
+
+
+def test_consent_running_out_hides_the_profile_from_search_before_consent_check(fresh_world):
+    """Consent ends by the calendar; the index hears nothing of it until
+    `portal consent-check` unpublishes the profile. Search re-checks profile
+    hits against the database, so the day after expiry the name is gone."""
+    from sqlalchemy import text
+
+    app, ids = fresh_world
+    with app.app_context():
+        member = user("lid@delft.example.org")
+        found = search.search(member, A["title"])
+        assert ids["A"] in [h.id for h in found.hits]
+        # the calendar moves on: no change log row, the index is not told
+        db.session.execute(text("UPDATE items SET consent_expires = :d WHERE id = :id"),
+                           {"d": TODAY - timedelta(days=1), "id": ids["A"]})
+        db.session.commit()
+        again = search.search(member, A["title"])
+        assert ids["A"] not in [h.id for h in again.hits]
+        assert again.total == found.total - 1
+        by_type = search.search(member, "", filters={"type": ["profile"]}, per_page=100)
+        assert ids["A"] not in [h.id for h in by_type.hits]

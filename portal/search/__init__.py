@@ -494,9 +494,28 @@ def search(
         results = _execute(searcher, q, matched, sort, limit=page * per_page + extra,
                            unit_sets=unit_sets)
         result.hits = _page_hits(results, page, per_page, sort, own)
+        _drop_unseeable_profiles(user, result)
     if facets:
         result.facets = _count_facets(sets, matched)
     return result
+
+
+def _drop_unseeable_profiles(user: Any, result: SearchResult) -> None:
+    """Profile hits re-checked against the database (``can_view``): consent
+    runs out by the calendar, not by a change the index hears of, and until
+    ``portal consent-check`` unpublishes an expired profile its index entry
+    still carries reader labels. Only profiles: everything else changes
+    through the change log. The total drops with them."""
+    from .. import permissions
+
+    ids = [h.id for h in result.hits if h.type == "profile"]
+    if not ids:
+        return
+    rows = _load_items(ids)
+    gone = {i for i in ids if i not in rows or not permissions.can_view(user, rows[i])}
+    if gone:
+        result.hits = [h for h in result.hits if h.id not in gone]
+        result.total = max(0, result.total - len(gone))
 
 
 def _allowed(sets, labels: list[str], filters: dict[str, list[str]]) -> set[int]:
