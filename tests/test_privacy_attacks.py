@@ -132,7 +132,8 @@ def test_external_images_do_not_load(library_app):
 
 def test_repeated_failed_logins_from_one_address_get_429(app):
     client = app.test_client()
-    for _ in range(10):
+    per_minute = int(app.config["LOGIN_FAILURE_LIMIT"].split()[0])  # "30 per minute;300 per hour"
+    for _ in range(per_minute):
         resp = client.post("/inloggen", data={"email": "lid@delft.example.org", "password": "fout",
                                                "csrf_token": csrf_token(client)})
         assert resp.status_code == 400
@@ -147,3 +148,21 @@ def test_repeated_failed_logins_from_one_address_get_429(app):
         assert other.post("/inloggen", data={"email": "bijdrager@delft.example.org", "password": "correct horse battery staple",
                                               "csrf_token": csrf_token(other)}, environ_base=addr).status_code == 302
         other.post("/uitloggen", data={"csrf_token": csrf_token(other, "/")}, environ_base=addr)
+
+
+def test_did_you_mean_is_the_same_whatever_hidden_items_hold(empty_app):
+    """A suggestion must not tell an anonymous visitor that some hidden item
+    (a draft, a profile) contains a word: the tester saw "Draaf" get the
+    suggestion "Draad" until a draft profile "Karin Draaf" was saved."""
+    from portal import search
+    from portal.services.items import SYSTEM, save_item, set_status
+
+    with empty_app.app_context():
+        item = save_item(SYSTEM, "practice", {"title": "Draad oppakken met buurtvaders", "visibility": "public"},
+                         "Een draad door het jaar.")
+        set_status(SYSTEM, item, "published")
+        before = search.search(None, "Draaf").suggestion
+        assert before == "Draad"
+        save_item(SYSTEM, "profile", {"title": "Karin Draaf", "status": "draft", "consent": "2026-11-01"}, "Draaf.")
+        save_item(SYSTEM, "practice", {"title": "Draaf in concept", "status": "draft"}, "Draaf draaf.")
+        assert search.search(None, "Draaf").suggestion == before

@@ -461,7 +461,7 @@ def search(
     allowed = _allowed(sets, permissions.user_labels(user), filters or {})
     q, words = build_query(text)
     if words:
-        result.suggestion = suggest(searcher, text)
+        result.suggestion = suggest(searcher, text, public=sets["labels"].get("public", frozenset()))
     if not allowed:  # Whoosh reads an empty filter set as "no filter": never pass one
         return result
     unit_sets = None  # multi-word queries: the documents of each word unit

@@ -502,15 +502,20 @@ def highlight_terms(text: str, synonyms: Synonyms | None = None) -> set[str]:
 KNOWN_WORD_ZIPF = 3.0  #: a common Dutch word is never "corrected"
 
 
-def _correct_word(searcher, corrector, folded: str) -> str | None:
+def _correct_word(searcher, corrector, folded: str, public: frozenset | None = None) -> str | None:
     reader = searcher.reader()
     if reader.doc_frequency(SPELL_FIELD, folded) > 0:
         return None
     if zipf(folded) >= KNOWN_WORD_ZIPF or split_compound(folded):
         return None
     stemmed = stem(folded)  # "Somalisch" when the index only has "Somalische"
-    if any(reader.doc_frequency(f, stemmed) for f in STEMMED_FIELDS if f in reader.schema):
-        return None
+    for f in STEMMED_FIELDS:
+        if f not in reader.schema or not reader.doc_frequency(f, stemmed):
+            continue
+        # Only public documents count, like the spell field's words: whether
+        # a draft or a profile holds a word must not change the suggestion.
+        if public is None or not public.isdisjoint(searcher.docs_for_query(wq.Term(f, stemmed))):
+            return None
     for maxdist in (1, 2) if len(folded) >= 5 else (1,):
         candidates = [c for c in corrector.suggest(folded, limit=10, maxdist=maxdist, prefix=1)
                       if c != folded and not c.isdigit()]
@@ -520,7 +525,7 @@ def _correct_word(searcher, corrector, folded: str) -> str | None:
     return None
 
 
-def suggest(searcher, text: str) -> str | None:
+def suggest(searcher, text: str, public: frozenset | None = None) -> str | None:
     """"Did you mean": ``text`` with unknown words replaced, or ``None``.
 
     A word is corrected only when it does not occur in the index's ``spell``
@@ -532,7 +537,9 @@ def suggest(searcher, text: str) -> str | None:
     unstemmed ``spell`` field, so they are real words, shown in their usual
     spelling (``coordinator`` -> ``coördinator``) and with the user's initial
     capital. Stop words, digits and short words are left alone; the rest of
-    the text (punctuation, quotes) is kept.
+    the text (punctuation, quotes) is kept. ``public``: the document numbers
+    of public items; when given, only they count for "another inflection is
+    indexed", so hidden items (drafts, profiles) never change a suggestion.
     """
     text = str(text or "")[:MAX_INPUT_CHARS]
     corrector = searcher.corrector(SPELL_FIELD)
@@ -547,7 +554,7 @@ def suggest(searcher, text: str) -> str | None:
         checked += 1
         if checked > MAX_TYPO_WORDS:
             return raw
-        fixed = _correct_word(searcher, corrector, folded)
+        fixed = _correct_word(searcher, corrector, folded, public)
         if not fixed:
             return raw
         changed = True
