@@ -127,15 +127,17 @@ def test_nav_link_only_for_curators(insight_app, client_for):
 # -- the figures -------------------------------------------------------------------------
 def test_zero_result_query_is_among_top_no_results(insight_app, client_for):
     anon = client_for(insight_app)
-    for _ in range(2):
+    for _ in range(3):
         resp = anon.get("/zoeken", query_string={"q": "Zwembadrooster"})
         assert resp.status_code == 200
-    anon.get("/zoeken", query_string={"q": "sleutelfiguren"})
+        anon.get("/zoeken", query_string={"q": "sleutelfiguren"})
+    anon.get("/zoeken", query_string={"q": "Eenmalig Gezochte Naam"})  # typed once: never listed
     html = client_for(insight_app, CURATOR).get("/inzicht").get_data(as_text=True)
     zero = _section(html, "zoektermen-zonder-resultaat")
-    assert re.search(r"zwembadrooster</th><td>2</td>", zero)
+    assert re.search(r"zwembadrooster</th><td>3</td>", zero)
     assert "sleutelfiguren<" not in zero  # it found something
     assert "zwembadrooster" in _section(html, "top-zoektermen")
+    assert "eenmalig gezochte naam" not in html.lower()
 
 
 def test_map_has_a_path_per_municipality_and_fill_classes(insight_app, client_for):

@@ -46,6 +46,9 @@ KEEP_DAYS = 365
 #: Weeks shown in "searches per week".
 WEEKS = 26
 TOP = 15
+#: a query is listed only when searched at least this often: what one person
+#: typed (a name, say) is theirs, and curators of every region read the page
+MIN_QUERY_COUNT = 3
 #: On SQLite, how long a search waits for another writer before it skips its log row.
 LOG_BUSY_MS = 1000
 
@@ -296,7 +299,8 @@ def insight_report(actor: Any, today: date | None = None) -> dict[str, Any]:
         n = func.count(SearchLogEntry.id)
         stmt = (select(SearchLogEntry.query, n).where(SearchLogEntry.at >= since, SearchLogEntry.query != "",
                                                       *conditions)
-                .group_by(SearchLogEntry.query).order_by(n.desc(), SearchLogEntry.query).limit(TOP))
+                .group_by(SearchLogEntry.query).having(n >= MIN_QUERY_COUNT)
+                .order_by(n.desc(), SearchLogEntry.query).limit(TOP))
         return [(q, c) for q, c in db.session.execute(stmt).all()]
 
     overdue: dict[str, Any] = {"count": 0, "profiles": 0, "items": [], "available": hasattr(Item, "review_due")}
