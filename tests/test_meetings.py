@@ -6,18 +6,20 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import threading
 from datetime import datetime, timedelta
 from types import SimpleNamespace as NS
 
 import pytest
 from icalendar import Calendar
-from sqlalchemy import select
+from sqlalchemy import event as sa_event
+from sqlalchemy import func, select
 
 from portal import permissions as p
-from portal.errors import PermissionDenied, ValidationFailed
+from portal.errors import NotFound, PermissionDenied, ValidationFailed
 from portal.extensions import db
-from portal.models import AuditEvent, Meeting, MeetingRegistration, User
+from portal.models import AuditEvent, Meeting, MeetingRegistration, Notification, OutboxMessage, User
 from portal.network import meetings as svc
 from portal.services.items import SYSTEM, save_item
 from portal.services.library import create_user, set_region
@@ -163,6 +165,96 @@ def test_curator_creates_meeting_with_amsterdam_times_and_dutch_errors(net_app, 
         assert svc.parse_local("2027-07-01T19:30") == datetime(2027, 7, 1, 17, 30)
 
 
+@pytest.mark.parametrize("text", ["2027-01-14T10:00", "2027-01-14 10:00", "2027-01-14T10:00:00",
+                                  "2027-01-14 10:00:00", " 2027-01-14  10:00 "])
+def test_both_time_forms_and_seconds_are_accepted(text):
+    assert svc.parse_local(text) == datetime(2027, 1, 14, 9, 0)
+
+
+@pytest.mark.parametrize("text", ["14-01-2027 10:00", "2027-01-14", "2027-01-14T25:00", "2027-01-14 10:00+01:00",
+                                  "morgen"])
+def test_other_time_forms_are_refused(text):
+    with pytest.raises(ValueError):
+        svc.parse_local(text)
+
+
+def test_meeting_form_takes_the_time_form_its_hint_shows(net_app, client_for):
+    curator = client_for(net_app, CURATOR)
+    with net_app.app_context():
+        rid = str(region_id("Haaglanden"))
+    html = curator.get("/bijeenkomsten/nieuw").get_data(as_text=True)
+    assert "bijvoorbeeld 2026-12-10 19:30" in html and "JJJJ-MM-DD UU:MM" in html
+    assert ">Bijeenkomst aanmaken</button>" in html
+    resp = post(curator, "/bijeenkomsten/nieuw", form(title="Informatieavond met spatie", region=rid,
+                                                      starts_at="2030-03-14 19:30", ends_at="2030-03-14 21:45:00"))
+    assert resp.status_code == 302
+    with net_app.app_context():
+        m = db.session.scalar(select(Meeting).where(Meeting.title == "Informatieavond met spatie"))
+        assert (m.starts_at, m.ends_at) == (datetime(2030, 3, 14, 18, 30), datetime(2030, 3, 14, 20, 45))
+    # the message names the same form as the hint, and the typed text stays
+    resp = post(curator, "/bijeenkomsten/nieuw", form(title="Verkeerde datum", region=rid, starts_at="14-03-2030 19:30"))
+    assert resp.status_code == 400
+    html = resp.get_data(as_text=True)
+    assert "is geen geldige begintijd; gebruik JJJJ-MM-DD UU:MM, bijvoorbeeld 2026-12-10 19:30." in html
+    assert 'value="14-03-2030 19:30"' in html
+
+
+def test_meeting_dates_in_the_long_dutch_style(net_app, client_for):
+    mid = new_meeting(net_app, title="Netwerkavond lente", starts_at="2030-03-14 19:30", ends_at="2030-03-14 22:00")
+    two_days = new_meeting(net_app, title="Tweedaagse training", starts_at="2030-04-01 09:00",
+                           ends_at="2030-04-02 17:00")
+    anon = net_app.test_client()
+    assert "14 maart 2030 19:30 – 22:00 (Nederlandse tijd)" in anon.get(f"/bijeenkomsten/{mid}").get_data(as_text=True)
+    assert "1 april 2030 09:00 – 2 april 2030 17:00" in anon.get(f"/bijeenkomsten/{two_days}").get_data(as_text=True)
+    listing = anon.get("/bijeenkomsten").get_data(as_text=True)
+    assert "14 maart 2030 19:30 – 22:00" in listing and "14-03-2030" not in listing
+    with net_app.app_context():
+        svc.register(user("deelnemer0@delft.example.org"), mid)
+    html = client_for(net_app, CURATOR).get(f"/bijeenkomsten/{mid}/deelnemers").get_data(as_text=True)
+    assert re.search(r"<td>\d{1,2} [a-z]+ 20\d\d \d\d:\d\d</td>", html)
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("region", "99999999999999999999999", "Kies een bestaande regio uit de lijst bij Regio."),
+    ("region", "-1", "Kies een bestaande regio uit de lijst bij Regio."),
+    ("region", "١", "Kies een bestaande regio uit de lijst bij Regio."),
+    ("capacity", "99999999999999999999999", "Het aantal plaatsen is een heel getal van 1 tot en met 100.000"),
+    ("capacity", "1e3", "Het aantal plaatsen is een heel getal van 1 tot en met 100.000"),
+])
+def test_huge_or_odd_numbers_in_the_form_are_a_dutch_400(net_app, client_for, field, value, message):
+    curator = client_for(net_app, CURATOR)
+    with net_app.app_context():
+        rid = str(region_id("Haaglanden"))
+        count = db.session.scalar(select(func.count(Meeting.id)))
+    data = form(title="Overloopbijeenkomst", **{"region": rid, field: value})
+    resp = post(curator, "/bijeenkomsten/nieuw", data)
+    assert resp.status_code == 400
+    html = resp.get_data(as_text=True)
+    assert message in html and f'href="#f-{field}"' in html  # the summary names and links the field
+    assert 'value="Overloopbijeenkomst"' in html
+    mid = new_meeting(net_app)
+    resp = post(curator, f"/bijeenkomsten/{mid}/bewerken", data)
+    assert resp.status_code == 400 and message in resp.get_data(as_text=True)
+    with net_app.app_context():
+        assert db.session.scalar(select(func.count(Meeting.id))) == count + 1  # only new_meeting's
+
+
+def test_huge_ids_in_meeting_urls_are_not_found(net_app, client_for):
+    huge = "99999999999999999999999"
+    anon = net_app.test_client()
+    for path in (f"/bijeenkomsten/{huge}", f"/bijeenkomsten/{huge}/agenda.ics", "/bijeenkomsten/2147483648",
+                 f"/bijeenkomsten/regio/{huge}/agenda.ics"):
+        assert anon.get(path).status_code == 404, path
+    assert anon.get(f"/bijeenkomsten?regio={huge}").status_code == 200
+    curator = client_for(net_app, CURATOR)
+    assert curator.get(f"/bijeenkomsten/{huge}/bewerken").status_code == 404
+    assert curator.get(f"/bijeenkomsten/{huge}/deelnemers.csv").status_code == 404
+    with net_app.app_context():
+        with pytest.raises(NotFound):
+            svc.register(user(MEMBER), 10**23)
+        db.session.rollback()
+
+
 def test_only_organisers_of_the_region_create_and_edit(net_app, client_for):
     mid = new_meeting(net_app)
     organiser = client_for(net_app, CURATOR)
@@ -239,6 +331,95 @@ def test_raising_capacity_moves_waiting_list_up(net_app):
                                              starts_at=svc.local_input(meeting.starts_at),
                                              ends_at=svc.local_input(meeting.ends_at)), meeting=meeting)
         assert db.session.get(MeetingRegistration, reg.id).status == "confirmed"
+        assert [email for email, _ in notes_for(mid)] == ["deelnemer4@delft.example.org"]
+
+
+def notes_for(mid: int, kind: str = "meeting.promoted") -> list[tuple[str, str]]:
+    """``(email, message)`` of each ``kind`` notification linking to meeting ``mid``."""
+    rows = db.session.execute(select(User.email, Notification.message)
+                              .join(Notification, Notification.user_id == User.id)
+                              .where(Notification.kind == kind, Notification.link == f"/bijeenkomsten/{mid}")
+                              .order_by(Notification.id)).all()
+    return [tuple(r) for r in rows]
+
+
+def test_the_first_in_line_is_told_when_a_seat_frees_up(net_app, client_for):
+    title = "Trainingsdag gespreksvoering voorjaar"
+    mid = new_meeting(net_app, title=title, capacity="1", starts_at="2030-03-14 10:00", ends_at="2030-03-14T16:00")
+    page = f"/bijeenkomsten/{mid}"
+    first, second, third = (f"deelnemer{n}@delft.example.org" for n in (5, 6, 7))
+    clients = {email: client_for(net_app, email) for email in (first, second, third)}
+    assert ">Aanmelden</button>" in clients[first].get(page).get_data(as_text=True)
+    for email in (first, second, third):
+        assert post(clients[email], f"{page}/aanmelden", page=page).status_code == 302
+    html = client_for(net_app, MEMBER).get(page).get_data(as_text=True)  # full: the button says what it does
+    assert ">Aanmelden voor de wachtlijst</button>" in html and ">Op de wachtlijst<" not in html
+    assert ">Van de wachtlijst afmelden</button>" in clients[third].get(page).get_data(as_text=True)
+    assert ">Afmelden</button>" in clients[first].get(page).get_data(as_text=True)
+    with net_app.app_context():
+        assert notes_for(mid) == []
+        before = db.session.scalar(select(func.count(OutboxMessage.id)))
+
+    assert post(clients[first], f"{page}/afmelden", page=page).status_code == 302
+    with net_app.app_context():
+        expected = f"Er is een plaats vrijgekomen: u bent nu aangemeld voor {title} op 14 maart 2030 10:00."
+        assert notes_for(mid) == [(second, expected)]  # not the one who left, not the one still waiting
+        mails = db.session.scalars(select(OutboxMessage).where(OutboxMessage.id > before)).all()
+        assert [(m.to_address, m.subject) for m in mails] == [(second, f"Kennisportaal: {expected}")]
+        assert f"{page}\n" in mails[0].body
+        cancel = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "meeting.cancel",
+                                                            AuditEvent.target == f"meeting/{mid}"))
+        assert cancel.detail["promoted"] == [user(second).id]
+    assert "U bent aangemeld." in clients[second].get(page).get_data(as_text=True)
+    assert title in clients[second].get("/meldingen").get_data(as_text=True)
+    assert title not in clients[third].get("/meldingen").get_data(as_text=True)
+
+    # leaving the waiting list frees no seat: nobody is told
+    assert post(clients[third], f"{page}/afmelden", page=page).status_code == 302
+    with net_app.app_context():
+        assert len(notes_for(mid)) == 1
+
+
+def test_move_up_and_its_message_are_one_transaction(net_app):
+    """The cancellation commits once, with the freed seat, the move-up and
+    the notification together; a failing commit leaves all of them undone."""
+    mid = new_meeting(net_app, capacity="1")
+    with net_app.app_context():
+        svc.register(user("deelnemer0@delft.example.org"), mid)
+        svc.register(user("deelnemer1@delft.example.org"), mid)
+        session = db.session()
+        commits = []
+        fail = False
+
+        def observe(_session):  # what each commit would write
+            statuses = [r.status for r in _session.scalars(select(MeetingRegistration).where(
+                MeetingRegistration.meeting_id == mid).order_by(MeetingRegistration.id))]
+            commits.append((statuses, [email for email, _ in notes_for(mid)]))
+            if fail:
+                raise RuntimeError("database went away")  # disk full, connection lost ...
+
+        sa_event.listen(session, "before_commit", observe)
+        leaving = user("deelnemer0@delft.example.org")
+        try:
+            db.session.commit()  # end the read transaction first (SQLite's begin_write would commit it)
+            fail = True
+            commits.clear()
+            with pytest.raises(RuntimeError):
+                svc.cancel(leaving, mid)
+            db.session.rollback()
+            assert len(commits) == 1
+            assert notes_for(mid) == []  # nothing told about a move-up that did not happen
+            assert [r.status for r in db.session.scalars(select(MeetingRegistration).where(
+                MeetingRegistration.meeting_id == mid).order_by(MeetingRegistration.id))] == ["confirmed", "waiting"]
+            fail = False
+            leaving = user("deelnemer0@delft.example.org")
+            db.session.commit()
+            commits.clear()
+            svc.cancel(leaving, mid)
+        finally:
+            sa_event.remove(session, "before_commit", observe)
+            db.session.rollback()
+        assert commits == [(["confirmed"], ["deelnemer1@delft.example.org"])]
 
 
 def test_sign_up_needs_login_and_csrf_and_a_future_meeting(net_app, client_for):

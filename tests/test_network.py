@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from portal import permissions as p
 from portal.errors import NotFound, PermissionDenied, ValidationFailed
 from portal.extensions import db
-from portal.models import Answer, AuditEvent, Item, Question, QuestionFollow, User
+from portal.models import Answer, AuditEvent, Item, Notification, OutboxMessage, Question, QuestionFollow, User
 from portal.models.base import utcnow
 from portal.network import questions as svc
 from portal.services.items import SYSTEM
@@ -175,7 +175,7 @@ def test_answer_best_answer_follow_and_close(net_app, client_for):
     # the answerer is not the asker: cannot choose the best answer or close
     assert post(colleague, f"{page}/antwoorden/{answer_id}/beste", page=page).status_code == 403
     assert post(colleague, f"{page}/sluiten", page=page).status_code == 403
-    assert "Beste antwoord</button>" not in colleague.get(page).get_data(as_text=True)
+    assert "Markeren als beste antwoord</button>" not in colleague.get(page).get_data(as_text=True)
 
     asker = client_for(net_app, MEMBER)
     assert post(asker, f"{page}/antwoorden/{answer_id}/beste", page=page).status_code == 302
@@ -288,6 +288,93 @@ def test_curator_turns_answer_into_lesson_draft(net_app, client_for):
 
 
 # -- in a browser --------------------------------------------------------------------------
+# -- following: notifications and e-mail ----------------------------------------------------
+def notes_for(qid: int, kind: str) -> list[str]:
+    """E-mail addresses of the users with a ``kind`` notification linking to question ``qid``."""
+    rows = db.session.execute(select(User.email).join(Notification, Notification.user_id == User.id)
+                              .where(Notification.kind == kind, Notification.link == f"/vragen/{qid}")).all()
+    return sorted(r[0] for r in rows)
+
+
+def mails_about(title: str) -> list[OutboxMessage]:
+    return list(db.session.scalars(select(OutboxMessage).where(OutboxMessage.subject.contains(title))
+                                   .order_by(OutboxMessage.id)))
+
+
+def test_followers_are_told_of_answers_best_answer_and_closing(net_app, client_for):
+    title = "Sleutelfiguren uit de Poolse gemeenschap vinden: wie weet raad?"
+    with net_app.app_context():
+        create_user(SYSTEM, "vertrokken@delft.example.org", "member", name="Vertrokken lid",
+                    password=PASSWORD, municipality="Delft")
+    qid = ask(net_app, title=title, body="Geheime toelichting: namen van drie contactpersonen")
+    page = f"/vragen/{qid}"
+    for email in (CONTRIB_U, MEMBER_U, "vertrokken@delft.example.org"):  # the asker follows already
+        with net_app.app_context():
+            svc.set_follow(user(email), qid, True)
+    with net_app.app_context():
+        from portal.services.accounts import set_active
+
+        set_active(SYSTEM, "vertrokken@delft.example.org", False)  # left: may not read questions any more
+
+    # a follower answers through the web: the other followers are told, the answerer is not
+    answerer = client_for(net_app, MEMBER_U)
+    resp = post(answerer, f"{page}/antwoorden", {"body": "Vertrouwelijk antwoord: bel de pastoor"}, page=page)
+    assert resp.status_code == 302
+    with net_app.app_context():
+        assert notes_for(qid, "question.answered") == sorted([MEMBER, CONTRIB_U])
+        mails = mails_about(title)
+        assert sorted(m.to_address for m in mails) == sorted([MEMBER, CONTRIB_U])
+        for m in mails:  # the title and the link only: never the question's or the answer's text
+            assert f"{page}\n" in m.body and title in m.body
+            assert "Vertrouwelijk" not in m.body + m.subject and "Geheime" not in m.body + m.subject
+        answer_id = db.session.scalar(select(Answer.id).where(Answer.question_id == qid))
+        # someone who does not follow answers: all three active followers are told
+        svc.answer_question(user(CURATOR_U), qid, "Nog een vertrouwelijk antwoord")
+        assert len(mails_about(title)) == 5
+        assert notes_for(qid, "question.answered") == sorted([MEMBER, MEMBER, CONTRIB_U, CONTRIB_U, MEMBER_U])
+
+    # the asker marks the best answer: the followers except the asker are told; unmarking tells nobody
+    asker = client_for(net_app, MEMBER)
+    assert post(asker, f"{page}/antwoorden/{answer_id}/beste", page=page).status_code == 302
+    assert post(asker, f"{page}/antwoorden/{answer_id}/beste", page=page).status_code == 302  # unmark
+    with net_app.app_context():
+        assert notes_for(qid, "question.best") == sorted([CONTRIB_U, MEMBER_U])
+        assert len(mails_about(title)) == 7
+
+    # the asker closes it: the followers except the asker are told, once
+    assert post(asker, f"{page}/sluiten", page=page).status_code == 302
+    with net_app.app_context():
+        svc.close_question(user(MEMBER), qid)  # closing again tells nobody again
+        assert notes_for(qid, "question.closed") == sorted([CONTRIB_U, MEMBER_U])
+        mails = mails_about(title)
+        assert len(mails) == 9
+        assert "vertrokken@delft.example.org" not in [m.to_address for m in mails]
+        assert "vertrokken@delft.example.org" not in notes_for(qid, "question.answered")
+        assert all("Vertrouwelijk" not in m.body and "Geheime" not in m.body for m in mails)
+    # the follower sees them among their notifications; the page behind the link still asks who may read it
+    html = client_for(net_app, CONTRIB_U).get("/meldingen").get_data(as_text=True)
+    assert f"Nieuw antwoord op een vraag die u volgt: {title}" in html
+    assert f"Een vraag die u volgt is gesloten: {title}" in html
+    assert title not in client_for(net_app, CURATOR_U).get("/meldingen").get_data(as_text=True)
+    assert net_app.test_client().get(page).status_code == 302
+
+
+def test_huge_ids_in_question_urls_are_not_found(net_app, client_for):
+    member = client_for(net_app, MEMBER)
+    huge = "99999999999999999999999"
+    assert member.get(f"/vragen/{huge}").status_code == 404
+    assert member.get("/vragen/2147483648").status_code == 404
+    qid = ask(net_app)
+    page = f"/vragen/{qid}"
+    assert post(member, f"{page}/antwoorden/{huge}/beste", page=page).status_code == 404
+    with net_app.app_context():
+        with pytest.raises(NotFound):
+            svc.get_question(user(MEMBER), 10**23)
+        with pytest.raises(NotFound):
+            svc.mark_best(user(MEMBER), qid, 10**23)
+        db.session.rollback()
+
+
 @pytest.fixture(scope="module")
 def network_server(net_app):
     import threading
@@ -327,7 +414,7 @@ def test_browser_zero_result_search_becomes_a_question_answered_and_marked_best(
 
     browser_login(browser, base, MEMBER)  # the asker marks it best
     browser.get(page)
-    browser.find_element(By.XPATH, "//button[text()='Beste antwoord']").click()
+    browser.find_element(By.XPATH, "//button[text()='Markeren als beste antwoord']").click()
     see(browser, "Gemarkeerd als beste antwoord")
     assert "begin met een kennismaking" in browser.find_element(By.CSS_SELECTOR, ".best-answer").text
     browser.delete_all_cookies()

@@ -29,9 +29,14 @@ from ..markdown import plain_text
 from ..models import MEETING_KINDS, Item, Meeting, MeetingRegistration, Region
 from ..models.base import utcnow
 from ..services.common import audit
+from ..services.notifications import notify
+from .common import long_datetime, parse_int, valid_id
 
 TZ = ZoneInfo("Europe/Amsterdam")
 LOCAL_FORMAT = "%Y-%m-%dT%H:%M"  # what <input type="datetime-local"> sends
+#: Accepted in the form: the ``datetime-local`` value, the same with a space
+#: (what the hint shows and people type), each with or without seconds.
+INPUT_FORMATS = ("%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S")
 MAX_DESCRIPTION = 50_000
 MAX_CAPACITY = 100_000
 
@@ -45,13 +50,27 @@ def to_local(value: datetime | None) -> datetime | None:
 
 
 def parse_local(text: str) -> datetime:
-    """``'2026-12-10T19:30'`` (Amsterdam wall-clock time) -> naive UTC.
+    """``'2026-12-10T19:30'`` or ``'2026-12-10 19:30'``, optionally with
+    seconds (``'19:30:00'``), in Amsterdam wall-clock time -> naive UTC.
 
-    Raises ``ValueError`` for anything else. A time in the autumn's repeated
-    hour is read as the first (summer-time) one (``fold=0``).
+    Raises ``ValueError`` for anything else (``INPUT_FORMATS``). A time in
+    the autumn's repeated hour is read as the first (summer-time) one
+    (``fold=0``).
     """
-    local = datetime.strptime(text.strip(), LOCAL_FORMAT).replace(tzinfo=TZ)
-    return local.astimezone(UTC).replace(tzinfo=None)
+    text = " ".join(text.split())  # also a double space or a tab between date and time
+    for fmt in INPUT_FORMATS:
+        try:
+            local = datetime.strptime(text, fmt).replace(tzinfo=TZ)
+        except ValueError:
+            continue
+        return local.astimezone(UTC).replace(tzinfo=None)
+    raise ValueError(f"not a date and time: {text[:40]!r}")
+
+
+def long_local(value: datetime | None) -> str:
+    """Naive UTC -> ``'10 december 2026 19:30'`` (Amsterdam time, Dutch
+    long date as the ``nldate`` filter writes it, plus the time)."""
+    return long_datetime(to_local(value))
 
 
 def local_input(value: datetime | None) -> str:
@@ -126,22 +145,20 @@ def validate_meeting(actor: Any, data: dict[str, str]) -> dict[str, Any]:
         err("place", "Vul een plaats in, een onlinelink, of allebei.")
 
     capacity = (data.get("capacity") or "").strip()
+    clean["capacity"] = None
     if capacity:
-        try:
-            clean["capacity"] = int(capacity)
-            if not 1 <= clean["capacity"] <= MAX_CAPACITY:
-                raise ValueError
-        except ValueError:
-            err("capacity", "Het aantal plaatsen is een heel getal van 1 of meer; laat het leeg voor onbeperkt.")
-    else:
-        clean["capacity"] = None
+        clean["capacity"] = parse_int(capacity, 1, MAX_CAPACITY)
+        if clean["capacity"] is None:
+            err("capacity", "Het aantal plaatsen is een heel getal van 1 tot en met 100.000; "
+                            "laat het leeg voor onbeperkt.")
 
     region_value = (data.get("region") or "").strip()
     region_id = None
     if region_value:
-        region = db.session.get(Region, int(region_value)) if region_value.isdigit() else None
+        number = parse_int(region_value)
+        region = db.session.get(Region, number) if number is not None else None
         if region is None:
-            err("region", "Kies een bestaande regio.")
+            err("region", "Kies een bestaande regio uit de lijst bij Regio.")
         else:
             region_id = region.id
     clean["region_id"] = region_id
@@ -156,7 +173,7 @@ def validate_meeting(actor: Any, data: dict[str, str]) -> dict[str, Any]:
 def get_meeting(meeting_id: int) -> Meeting:
     """The meeting, or ``NotFound``. Meetings themselves are public; their
     members-only details are left out by the views (``can_view_meeting_details``)."""
-    meeting = db.session.get(Meeting, meeting_id)
+    meeting = db.session.get(Meeting, meeting_id) if valid_id(meeting_id) else None
     if meeting is None:
         raise NotFound("Deze bijeenkomst bestaat niet.")
     return meeting
@@ -290,6 +307,8 @@ def _locked(meeting_id: int) -> Meeting:
     PostgreSQL (``SELECT ... FOR UPDATE``) so sign-ups for one meeting take
     turns; SQLite's ``BEGIN IMMEDIATE`` (``begin_write``) already serialises
     writers."""
+    if not valid_id(meeting_id):
+        raise NotFound("Deze bijeenkomst bestaat niet.")
     stmt = (select(Meeting).where(Meeting.id == meeting_id).with_for_update()
             .execution_options(populate_existing=True))
     meeting = db.session.scalar(stmt)
@@ -299,7 +318,10 @@ def _locked(meeting_id: int) -> Meeting:
 
 
 def _promote(meeting: Meeting) -> list[MeetingRegistration]:
-    """Give free seats to the waiting list, first come first served."""
+    """Give free seats to the waiting list, first come first served, and
+    tell each person moved up (in-app notification and outbox e-mail with
+    the meeting's title, date and link) in the caller's transaction, so the
+    seat and the message are committed together or not at all."""
     info = seats(meeting)
     if info.capacity is None:
         free = info.waiting
@@ -314,6 +336,10 @@ def _promote(meeting: Meeting) -> list[MeetingRegistration]:
     for reg in waiting:
         reg.status = "confirmed"
     db.session.flush()
+    if waiting:
+        notify([reg.user for reg in waiting], "meeting.promoted",
+               f"Er is een plaats vrijgekomen: u bent nu aangemeld voor {meeting.title} "
+               f"op {long_local(meeting.starts_at)}.", f"/bijeenkomsten/{meeting.id}")
     return list(waiting)
 
 

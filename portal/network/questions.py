@@ -19,9 +19,11 @@ from .. import permissions
 from ..database import begin_write
 from ..errors import NotFound, PermissionDenied, ValidationFailed
 from ..extensions import db
-from ..models import Answer, Item, Question, QuestionFollow
+from ..models import Answer, Item, Question, QuestionFollow, User
 from ..models.base import utcnow
 from ..services.common import audit, municipality_resolver, vocabulary
+from ..services.notifications import notify
+from .common import valid_id
 
 #: A question without a new answer for this long is locked (no new answers).
 LOCK_AFTER = timedelta(days=90)
@@ -113,10 +115,26 @@ def list_questions(actor: Any, q: str = "", theme: str = "", phase: str = "", fo
 def get_question(actor: Any, question_id: int) -> Question:
     """The question, for members only; ``NotFound`` otherwise."""
     _require_member(actor)
-    question = db.session.get(Question, question_id)
+    question = db.session.get(Question, question_id) if valid_id(question_id) else None
     if question is None:
         raise NotFound("Deze vraag bestaat niet (meer).")
     return question
+
+
+def followers(question: Question) -> list[User]:
+    """The people following ``question`` who may still read it
+    (``permissions.can_view_questions``: active members), by id."""
+    rows = db.session.scalars(select(User).join(QuestionFollow, QuestionFollow.user_id == User.id)
+                              .where(QuestionFollow.question_id == question.id).order_by(User.id)).all()
+    return [u for u in rows if permissions.can_view_questions(u)]
+
+
+def _tell_followers(actor: Any, question: Question, kind: str, message: str) -> int:
+    """Notify the followers of ``question`` except ``actor`` (in-app and an
+    outbox e-mail) in the current transaction. ``message`` carries the
+    question's title only, never a question's or answer's text: an e-mail
+    leaves the portal, and the page behind the link checks who may read."""
+    return notify(followers(question), kind, message, f"/vragen/{question.id}", exclude=actor)
 
 
 def follows(actor: Any, question: Question) -> bool:
@@ -172,14 +190,16 @@ def answer_question(actor: Any, question_id: int, body: str) -> Answer:
     db.session.add(answer)
     question.last_activity_at = utcnow()
     db.session.flush()
-    audit(actor, "question.answer", f"question/{question.id}", answer=answer.id)
+    told = _tell_followers(actor, question, "question.answered",
+                           f"Nieuw antwoord op een vraag die u volgt: {question.title}")
+    audit(actor, "question.answer", f"question/{question.id}", answer=answer.id, notified=told)
     db.session.commit()
     return answer
 
 
 def _answer_of(actor: Any, question_id: int, answer_id: int) -> tuple[Question, Answer]:
     question = get_question(actor, question_id)
-    answer = db.session.get(Answer, answer_id)
+    answer = db.session.get(Answer, answer_id) if valid_id(answer_id) else None
     if answer is None or answer.question_id != question.id:
         raise NotFound("Dit antwoord bestaat niet (meer).")
     return question, answer
@@ -197,7 +217,12 @@ def mark_best(actor: Any, question_id: int, answer_id: int) -> Answer:
     for other in question.answers:
         other.best = False
     answer.best = not was_best
-    audit(actor, "question.best" if answer.best else "question.unbest", f"question/{question.id}", answer=answer.id)
+    told = 0
+    if answer.best:
+        told = _tell_followers(actor, question, "question.best",
+                               f"Er is een beste antwoord gekozen bij een vraag die u volgt: {question.title}")
+    audit(actor, "question.best" if answer.best else "question.unbest", f"question/{question.id}",
+          answer=answer.id, notified=told)
     db.session.commit()
     return answer
 
@@ -211,7 +236,9 @@ def close_question(actor: Any, question_id: int) -> Question:
     if question.status != "closed":
         question.status = "closed"
         question.closed_at = utcnow()
-        audit(actor, "question.close", f"question/{question.id}")
+        told = _tell_followers(actor, question, "question.closed",
+                               f"Een vraag die u volgt is gesloten: {question.title}")
+        audit(actor, "question.close", f"question/{question.id}", notified=told)
     db.session.commit()
     return question
 

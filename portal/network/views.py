@@ -4,6 +4,7 @@ Thin: parse input, call the services in ``meetings`` and ``questions``, render."
 from __future__ import annotations
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask_babel import get_locale
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
@@ -15,20 +16,28 @@ from ..models import MEETING_KINDS, Municipality, Region
 from . import bp
 from . import meetings as meeting_service
 from . import questions as question_service
+from .common import ID, long_datetime, parse_int
 
 NO_STORE = {"Cache-Control": "private, no-store", "X-Robots-Tag": "noindex"}
 
 
 # -- meetings --------------------------------------------------------------------------
 @bp.app_template_filter("localtime")
-def _localtime(value, fmt: str = "%d-%m-%Y %H:%M") -> str:
+def _localtime(value, fmt: str | None = None) -> str:
+    """Naive UTC -> Amsterdam time: by default the Dutch long date of the
+    ``nldate`` filter plus the time (``10 december 2026 19:30``), in the
+    interface language; ``fmt`` (strftime) for anything else, e.g. ``%H:%M``."""
     local = meeting_service.to_local(value)
-    return local.strftime(fmt) if local else ""
+    if local is None:
+        return ""
+    if fmt:
+        return local.strftime(fmt)
+    return long_datetime(local, locale=str(get_locale() or "nl"))
 
 
 @bp.route("/bijeenkomsten")
 def meetings():
-    region_id = request.args.get("regio", type=int)
+    region_id = parse_int(request.args.get("regio"))
     regions = db.session.scalars(select(Region).order_by(Region.name)).all()
     region = next((r for r in regions if r.id == region_id), None)
     return render_template(
@@ -69,7 +78,7 @@ def create_meeting():
     return redirect(url_for("network.meeting", meeting_id=meeting.id))
 
 
-@bp.route("/bijeenkomsten/<int:meeting_id>/bewerken", methods=["GET", "POST"])
+@bp.route(f"/bijeenkomsten/<{ID}:meeting_id>/bewerken", methods=["GET", "POST"])
 @login_required
 def edit_meeting(meeting_id: int):
     meeting = meeting_service.get_meeting(meeting_id)
@@ -107,12 +116,12 @@ def _meeting_page(meeting, errors: dict | None = None, report: dict | None = Non
     return response, status
 
 
-@bp.route("/bijeenkomsten/<int:meeting_id>")
+@bp.route(f"/bijeenkomsten/<{ID}:meeting_id>")
 def meeting(meeting_id: int):
     return _meeting_page(meeting_service.get_meeting(meeting_id))
 
 
-@bp.route("/bijeenkomsten/<int:meeting_id>/aanmelden", methods=["POST"])
+@bp.route(f"/bijeenkomsten/<{ID}:meeting_id>/aanmelden", methods=["POST"])
 @login_required
 def register(meeting_id: int):
     try:
@@ -127,7 +136,7 @@ def register(meeting_id: int):
     return redirect(url_for("network.meeting", meeting_id=meeting_id))
 
 
-@bp.route("/bijeenkomsten/<int:meeting_id>/afmelden", methods=["POST"])
+@bp.route(f"/bijeenkomsten/<{ID}:meeting_id>/afmelden", methods=["POST"])
 @login_required
 def cancel(meeting_id: int):
     meeting_service.cancel(current_user, meeting_id)
@@ -135,7 +144,7 @@ def cancel(meeting_id: int):
     return redirect(url_for("network.meeting", meeting_id=meeting_id))
 
 
-@bp.route("/bijeenkomsten/<int:meeting_id>/verslag", methods=["POST"])
+@bp.route(f"/bijeenkomsten/<{ID}:meeting_id>/verslag", methods=["POST"])
 @login_required
 def meeting_report(meeting_id: int):
     meeting = meeting_service.get_meeting(meeting_id)
@@ -152,7 +161,7 @@ def meeting_report(meeting_id: int):
     return redirect(url_for("network.meeting", meeting_id=meeting_id))
 
 
-@bp.route("/bijeenkomsten/<int:meeting_id>/deelnemers")
+@bp.route(f"/bijeenkomsten/<{ID}:meeting_id>/deelnemers")
 @login_required
 def attendees(meeting_id: int):
     meeting = meeting_service.get_meeting(meeting_id)
@@ -160,7 +169,7 @@ def attendees(meeting_id: int):
     return render_template("network/attendees.html", meeting=meeting, rows=rows), 200, NO_STORE
 
 
-@bp.route("/bijeenkomsten/<int:meeting_id>/deelnemers.csv")
+@bp.route(f"/bijeenkomsten/<{ID}:meeting_id>/deelnemers.csv")
 @login_required
 def attendees_csv(meeting_id: int):
     meeting = meeting_service.get_meeting(meeting_id)
@@ -179,13 +188,13 @@ def _calendar(meetings: list, name: str, filename: str) -> Response:
     return Response(body, mimetype="text/calendar", headers=headers)
 
 
-@bp.route("/bijeenkomsten/<int:meeting_id>/agenda.ics")
+@bp.route(f"/bijeenkomsten/<{ID}:meeting_id>/agenda.ics")
 def meeting_ics(meeting_id: int):
     meeting = meeting_service.get_meeting(meeting_id)
     return _calendar([meeting], meeting.title, f"bijeenkomst-{meeting.id}.ics")
 
 
-@bp.route("/bijeenkomsten/regio/<int:region_id>/agenda.ics")
+@bp.route(f"/bijeenkomsten/regio/<{ID}:region_id>/agenda.ics")
 def region_ics(region_id: int):
     region = db.session.get(Region, region_id)
     if region is None:
@@ -246,13 +255,13 @@ def _question_page(question, errors: dict | None = None, answer_text: str = "", 
     ), status, NO_STORE
 
 
-@bp.route("/vragen/<int:question_id>")
+@bp.route(f"/vragen/<{ID}:question_id>")
 @login_required
 def question(question_id: int):
     return _question_page(question_service.get_question(current_user, question_id))
 
 
-@bp.route("/vragen/<int:question_id>/antwoorden", methods=["POST"])
+@bp.route(f"/vragen/<{ID}:question_id>/antwoorden", methods=["POST"])
 @login_required
 def answer(question_id: int):
     body = request.form.get("body", "")
@@ -266,7 +275,7 @@ def answer(question_id: int):
     return redirect(url_for("network.question", question_id=question_id))
 
 
-@bp.route("/vragen/<int:question_id>/antwoorden/<int:answer_id>/beste", methods=["POST"])
+@bp.route(f"/vragen/<{ID}:question_id>/antwoorden/<{ID}:answer_id>/beste", methods=["POST"])
 @login_required
 def best(question_id: int, answer_id: int):
     answer = question_service.mark_best(current_user, question_id, answer_id)
@@ -274,7 +283,7 @@ def best(question_id: int, answer_id: int):
     return redirect(url_for("network.question", question_id=question_id))
 
 
-@bp.route("/vragen/<int:question_id>/sluiten", methods=["POST"])
+@bp.route(f"/vragen/<{ID}:question_id>/sluiten", methods=["POST"])
 @login_required
 def close(question_id: int):
     question_service.close_question(current_user, question_id)
@@ -282,7 +291,7 @@ def close(question_id: int):
     return redirect(url_for("network.question", question_id=question_id))
 
 
-@bp.route("/vragen/<int:question_id>/volgen", methods=["POST"])
+@bp.route(f"/vragen/<{ID}:question_id>/volgen", methods=["POST"])
 @login_required
 def follow(question_id: int):
     on = request.form.get("action") != "unfollow"
@@ -291,7 +300,7 @@ def follow(question_id: int):
     return redirect(url_for("network.question", question_id=question_id))
 
 
-@bp.route("/vragen/<int:question_id>/antwoorden/<int:answer_id>/les", methods=["POST"])
+@bp.route(f"/vragen/<{ID}:question_id>/antwoorden/<{ID}:answer_id>/les", methods=["POST"])
 @login_required
 def make_lesson(question_id: int, answer_id: int):
     try:
