@@ -85,7 +85,7 @@ def defaults(instance_path: str) -> dict:
         "RATELIMIT_STORAGE_URI": "memory://",
         "RATELIMIT_HEADERS_ENABLED": False,
         #: failed logins per client address before 429 (Flask-Limiter syntax)
-        "LOGIN_FAILURE_LIMIT": "10 per minute;50 per hour",
+        "LOGIN_FAILURE_LIMIT": "30 per minute;300 per hour",
     }
 
 

@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from ..errors import ValidationFailed
+from ..extensions import limiter
 from ..services import api_tokens
 
 bp = Blueprint("api_account", __name__)
@@ -26,16 +27,26 @@ def tokens_en():
     return redirect(url_for("api_account.tokens"))
 
 
+def _login_limit() -> str:
+    return current_app.config["LOGIN_FAILURE_LIMIT"]
+
+
 @bp.route("/account/sleutels", methods=["GET", "POST"])
+# A wrong password here counts like a failed login: per account (in the
+# service) and per address (here), as on the change-password form.
+@limiter.limit(_login_limit, methods=["POST"], deduct_when=lambda response: bool(g.get("reauth_failed")))
 @login_required
 def tokens():
-    """GET: the user's tokens. POST (CSRF): make one and show it once."""
+    """GET: the user's tokens. POST (CSRF; fields ``name`` and ``password``,
+    the current password): make one and show it once."""
     if request.method == "GET":
         return _page()
     name = request.form.get("name", "")
     try:
-        _row, token = api_tokens.create_token(current_user, current_user, name)
+        _row, token = api_tokens.create_token(current_user, current_user, name,
+                                              password=request.form.get("password", ""))
     except ValidationFailed as exc:
+        g.reauth_failed = "password" in exc.errors
         return _page(errors=exc.errors, name=name, status=400)
     return _page(new_token=token, status=201)
 

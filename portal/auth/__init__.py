@@ -58,6 +58,15 @@ def _configure(state) -> None:
             config["REMEMBER_COOKIE_NAME"] = "__Host-remember_token"
 
 
+@bp.app_template_filter("audit_label")
+def _audit_label(code: str | None) -> str:
+    """``{{ event.action|audit_label }}``: the Dutch label of an audit code
+    (``portal.services.audit_labels``); an unknown code as is."""
+    from ..services.audit_labels import audit_label
+
+    return audit_label(code)
+
+
 @login_manager.user_loader
 def load_user(user_id: str):
     """``"<id>.<token>"`` -> the active user whose current token it is, else None."""

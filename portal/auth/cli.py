@@ -51,8 +51,8 @@ def password_reset_command(email: str) -> None:
 @click.option("--activate", is_flag=True, help="Zet het account juist weer aan.")
 @with_appcontext
 def deactivate_user_command(email: str, activate: bool) -> None:
-    """Switch the account EMAIL off (every session of it ends at once), or on
-    again with --activate.
+    """Switch the account EMAIL off (every session of it ends at once and its
+    API keys are revoked), or on again with --activate.
 
     \b
     Examples:
@@ -67,7 +67,7 @@ def deactivate_user_command(email: str, activate: bool) -> None:
         user = set_active(SYSTEM, email, activate)
     except PortalError as exc:
         _die(exc.message)
-    click.echo(f"Account {user.email} {'geactiveerd' if activate else 'gedeactiveerd; alle sessies zijn beëindigd'}.")
+    click.echo(f"Account {user.email} {'geactiveerd' if activate else 'gedeactiveerd; alle sessies zijn beëindigd en API-sleutels ingetrokken'}.")
 
 
 @click.command("set-role")
@@ -75,8 +75,8 @@ def deactivate_user_command(email: str, activate: bool) -> None:
 @click.argument("role", type=click.Choice(list(ALL_ROLES)))
 @with_appcontext
 def set_role_command(email: str, role: str) -> None:
-    """Give the account EMAIL another ROLE; its sessions end, so the change
-    holds from the next login.
+    """Give the account EMAIL another ROLE; its sessions end and its API keys
+    are revoked, so the change holds from the next login.
 
     \b
     Example:
@@ -93,13 +93,42 @@ def set_role_command(email: str, role: str) -> None:
     click.echo(f"{user.email} heeft nu de rol {user.role}.")
 
 
+@click.command("set-municipality")
+@click.argument("email")
+@click.argument("municipality")
+@with_appcontext
+def set_municipality_command(email: str, municipality: str) -> None:
+    """Put the account EMAIL in MUNICIPALITY (the official name, or the CBS
+    code). The member then sees what members of that municipality and its
+    region see, from their next page.
+
+    \b
+    Examples:
+      portal set-municipality an.jansen@delft.nl Delft
+      portal set-municipality an.jansen@delft.nl GM0503
+      portal set-municipality piet@bergen.nl "Bergen (NH.)"
+    """
+    from ..errors import PortalError, ValidationFailed
+    from ..services.accounts import set_municipality
+    from ..services.items import SYSTEM
+
+    try:
+        user = set_municipality(SYSTEM, email, municipality)
+    except ValidationFailed as exc:
+        _die(" ".join(" ".join(v) for v in exc.errors.values()))
+    except PortalError as exc:
+        _die(exc.message)
+    click.echo(f"{user.email} hoort nu bij de gemeente {user.municipality.name} ({user.municipality.cbs_code}).")
+
+
 @click.command("end-sessions")
 @click.argument("email", required=False)
 @click.option("--all", "everyone", is_flag=True, help="Beëindig de sessies van alle gebruikers.")
 @with_appcontext
 def end_sessions_command(email: str | None, everyone: bool) -> None:
     """End every session (and remember-me cookie) of EMAIL, or of all users
-    with --all; they must log in again.
+    with --all, and revoke their API keys; they must log in again (and make
+    a new key).
 
     \b
     Examples:
@@ -116,7 +145,7 @@ def end_sessions_command(email: str | None, everyone: bool) -> None:
         n = end_sessions_for(SYSTEM, None if everyone else email)
     except PortalError as exc:
         _die(exc.message)
-    click.echo(f"Sessies beëindigd van {n} {'gebruiker' if n == 1 else 'gebruikers'}.")
+    click.echo(f"Sessies beëindigd en API-sleutels ingetrokken van {n} {'gebruiker' if n == 1 else 'gebruikers'}.")
 
 
 @click.command("check-deploy")
@@ -144,4 +173,4 @@ def check_deploy_command() -> None:
 
 
 COMMANDS = (password_reset_command, deactivate_user_command, set_role_command, end_sessions_command,
-            check_deploy_command)
+            set_municipality_command, check_deploy_command)

@@ -27,6 +27,7 @@ from ..models import User
 from ..models.users import ALL_ROLES
 from ..models.base import utcnow
 from ..models.users import normalise_password
+from . import api_tokens
 from .common import audit
 
 MIN_PASSWORD_LENGTH = 12
@@ -131,18 +132,14 @@ def change_password(user: User, current: str, new: str, *, end_other_sessions: b
     """Set ``user``'s password to ``new`` after checking ``current``.
 
     Raises ``ValidationFailed`` with ``current_password`` or ``new_password``
-    messages; nothing is written then. With ``end_other_sessions`` the
-    session token changes: every other session and remember cookie of the
-    user ends (the caller logs the current session in again).
+    messages; nothing is written then (but a wrong ``current`` counts as a
+    failed login). With ``end_other_sessions`` the session token changes:
+    every other session and remember cookie of the user ends (the caller
+    logs the current session in again) and every API key of the user is
+    revoked (a thief's copy of either stops working).
     """
     errors: dict[str, list[str]] = {}
-    if login_delay(user).total_seconds() > 0:  # the login throttle holds here too
-        raise ValidationFailed({"current_password": [
-            "Te veel mislukte pogingen met dit account. Wacht een paar minuten en probeer het opnieuw."]})
-    if not user.check_password(current or ""):
-        # a stolen session must not become a way around the login throttle
-        record_failed_login(user, user.email, reason="password_change")
-        raise ValidationFailed({"current_password": ["Het huidige wachtwoord klopt niet."]})
+    reauthenticate(user, current, field="current_password", reason="password_change")
     problems = password_problems(new or "", email=user.email, name=user.name)
     if problems:
         errors["new_password"] = problems
@@ -157,9 +154,35 @@ def change_password(user: User, current: str, new: str, *, end_other_sessions: b
     user.reset_token_hash = user.reset_token_expires = None
     if end_other_sessions:
         user.new_session_token()
+        api_tokens.revoke_all_for(user, user, reason="auth.password_change")
     record(user, "auth.password_change", user.email, ended_other_sessions=bool(end_other_sessions))
     db.session.commit()
     return user
+
+
+def reauthenticate(user: Any, password: str | None, *, field: str, reason: str) -> None:
+    """Check the current ``password`` of the logged-in ``user`` before a
+    sensitive action (password change, making an API key; OWASP ASVS 5.0
+    7.5.1). Returns None when it is right.
+
+    Raises ``ValidationFailed({field: [...]})`` when the account is
+    throttled (nothing counted, so waiting helps), or the password is
+    missing or wrong: that counts as a failed login on the account (audited
+    as ``auth.password_change_failed`` or ``auth.reauth_failed`` with
+    ``purpose=reason``), so a stolen session is no way around the login
+    throttle. ``reason``: ``password_change`` or ``api_token_create``.
+    """
+    user = db.session.get(User, user.id)
+    if user is None:
+        raise PermissionDenied("Dit account bestaat niet meer.")
+    if login_delay(user).total_seconds() > 0:  # the login throttle holds here too
+        raise ValidationFailed({field: [
+            "Te veel mislukte pogingen met dit account. Wacht een paar minuten en probeer het opnieuw."]})
+    if not password:
+        raise ValidationFailed({field: ["Vul uw huidige wachtwoord in."]})
+    if not user.check_password(password):
+        record_failed_login(user, user.email, reason=reason)
+        raise ValidationFailed({field: ["Het huidige wachtwoord klopt niet."]})
 
 
 def _token_hash(token: str) -> str:
@@ -198,7 +221,7 @@ def user_for_reset_token(token: str) -> User | None:
 
 def reset_password(token: str, new: str) -> User:
     """Set a new password through a reset token. The token is used up, every
-    session of the user ends and the failed-login count is cleared.
+    session and API key of the user ends and the failed-login count is cleared.
     Raises ``ValidationFailed`` (``token`` or ``new_password``)."""
     user = user_for_reset_token(token)
     if user is None:
@@ -217,6 +240,7 @@ def reset_password(token: str, new: str) -> User:
     user.failed_logins = 0
     user.last_failed_login = None
     user.new_session_token()
+    api_tokens.revoke_all_for(None, user, reason="auth.password_reset")
     record(None, "auth.password_reset", user.email)
     db.session.commit()
     return user
@@ -252,7 +276,8 @@ def record_login(user: User, password: str | None = None) -> None:
 def record_failed_login(user: User | None, email: str, *, throttled: bool = False, reason: str = "login") -> None:
     """A failed login for ``email`` (``user`` None when unknown): count it on
     the account (not while throttled, so waiting helps), audit, commit.
-    ``reason``: ``login``, or ``password_change`` for a wrong current password."""
+    ``reason``: ``login``, or ``password_change`` / ``api_token_create`` for a
+    wrong current password asked again (``reauthenticate``)."""
     begin_write()
     if user is not None and not throttled:
         user = db.session.get(User, user.id)
@@ -262,15 +287,18 @@ def record_failed_login(user: User | None, email: str, *, throttled: bool = Fals
         user.last_failed_login = utcnow()
     if reason == "login":
         record(None, "auth.login_failed", email[:200], known=user is not None, throttled=throttled)
-    else:
+    elif reason == "password_change":
         record(user, "auth.password_change_failed", email[:200])
+    else:
+        record(user, "auth.reauth_failed", email[:200], purpose=reason)
     db.session.commit()
 
 
 # --- sessions, deactivation, roles --------------------------------------------
 
 def end_sessions(user: User, *, reason: str = "auth.logout") -> None:
-    """End every session and remember cookie of ``user`` server-side."""
+    """End every session and remember cookie of ``user`` server-side (a
+    plain logout: the user's API keys stay valid)."""
     begin_write()
     user = db.session.get(User, user.id)
     user.new_session_token()
@@ -279,16 +307,20 @@ def end_sessions(user: User, *, reason: str = "auth.logout") -> None:
 
 
 def end_sessions_for(actor: Any, email: str | None = None) -> int:
-    """End every session of the user ``email``, or of every user when
-    ``email`` is None (ASVS 5.0 7.4.5). Admins only; returns how many
-    accounts were affected; raises ``PermissionDenied`` or ``NotFound``."""
+    """End every session and revoke every API key of the user ``email``, or
+    of every user when ``email`` is None (ASVS 5.0 7.4.5: an administrator
+    ends sessions for security reasons, so no credential of the account may
+    survive). Admins only; returns how many accounts were affected; raises
+    ``PermissionDenied`` or ``NotFound``."""
     if not permissions.can_administer(actor):
         raise PermissionDenied("Alleen een beheerder mag sessies beëindigen.")
     begin_write()
     users = [_find(email)] if email is not None else list(db.session.scalars(select(User)))
+    revoked = 0
     for user in users:
         user.new_session_token()
-    record(actor, "auth.sessions_ended", email or "*", accounts=len(users))
+        revoked += api_tokens.revoke_all_for(actor, user, reason="auth.sessions_ended")
+    record(actor, "auth.sessions_ended", email or "*", accounts=len(users), api_tokens_revoked=revoked)
     db.session.commit()
     return len(users)
 
@@ -302,8 +334,9 @@ def _find(email: str) -> User:
 
 
 def set_active(actor: Any, email: str, active: bool) -> User:
-    """(De)activate the account ``email``; deactivating ends all its sessions.
-    Admins only; raises ``PermissionDenied`` or ``NotFound``."""
+    """(De)activate the account ``email``; deactivating ends all its sessions
+    and revokes its API keys (activating again brings none back). Admins
+    only; raises ``PermissionDenied`` or ``NotFound``."""
     if not permissions.can_administer(actor):
         raise PermissionDenied("Alleen een beheerder mag accounts (de)activeren.")
     begin_write()
@@ -311,6 +344,7 @@ def set_active(actor: Any, email: str, active: bool) -> User:
     user.active = bool(active)
     if not active:
         user.new_session_token()
+        api_tokens.revoke_all_for(actor, user, reason="user.deactivate")
     record(actor, "user.activate" if active else "user.deactivate", user.email)
     db.session.commit()
     return user
@@ -318,7 +352,8 @@ def set_active(actor: Any, email: str, active: bool) -> User:
 
 def set_role(actor: Any, email: str, role: str) -> User:
     """Give the account ``email`` the role ``role`` (one of ``ROLES``); its
-    sessions end so the new rights hold from the next login. Admins only;
+    sessions end and its API keys are revoked, so the new rights hold from
+    the next login (and a new key). Admins only;
     raises ``PermissionDenied``, ``NotFound`` or ``ValidationFailed``."""
     if not permissions.can_administer(actor):
         raise PermissionDenied("Alleen een beheerder mag rollen wijzigen.")
@@ -329,7 +364,46 @@ def set_role(actor: Any, email: str, role: str) -> User:
     old = user.role
     user.role = role
     user.new_session_token()
+    api_tokens.revoke_all_for(actor, user, reason="user.role_change")
     record(actor, "user.role_change", user.email, old=old, new=role)
+    db.session.commit()
+    return user
+
+
+def set_municipality(actor: Any, email: str, municipality: str) -> User:
+    """Put the account ``email`` in ``municipality`` (official name, everyday
+    name or CBS code such as ``GM0503``; see ``common.municipality_resolver``).
+    Rights that follow from the municipality (its region's profiles and
+    contact details, a curator's region) hold from the next request.
+    Audited as ``user.municipality_change`` (old and new CBS code). Admins
+    only; raises ``PermissionDenied``, ``NotFound`` (no such user) or
+    ``ValidationFailed({"municipality": [...]})`` for an unknown or
+    ambiguous municipality, naming the candidates."""
+    from ..models import Municipality
+    from .common import municipality_resolver
+
+    if not permissions.can_administer(actor):
+        raise PermissionDenied("Alleen een beheerder mag de gemeente van een account wijzigen.")
+    begin_write()
+    user = _find(email)
+    text = (municipality or "").strip()
+    muni = municipality_resolver()(text) if text else None
+    if muni is None:
+        db.session.rollback()
+        if not text:
+            raise ValidationFailed({"municipality": ["Geef een gemeente: de officiële naam of de CBS-code (bijv. GM0503)."]})
+        candidates = sorted(m.name for m in db.session.scalars(
+            select(Municipality).where(Municipality.name.ilike(f"{text.replace('%', '').replace('_', '')} (%")))) \
+            if len(text) >= 2 else []
+        if candidates:
+            raise ValidationFailed({"municipality": [
+                f"'{text}' kan meerdere gemeenten zijn: {', '.join(candidates)}. Gebruik de officiële naam of de CBS-code."]})
+        raise ValidationFailed({"municipality": [
+            f"Onbekende gemeente '{text}'. Gebruik de officiële naam (zoals 'Delft' of \"'s-Hertogenbosch\") "
+            "of de CBS-code (zoals GM0503)."]})
+    old = user.municipality.cbs_code if user.municipality else None
+    user.municipality = muni
+    record(actor, "user.municipality_change", user.email, old=old or "", new=muni.cbs_code)
     db.session.commit()
     return user
 

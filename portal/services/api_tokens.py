@@ -37,23 +37,36 @@ def _may_manage(actor: Any, user: User) -> bool:
     return bool(own and user.is_active) or permissions.can_administer(actor)
 
 
-def create_token(actor: Any, user: User, name: str = "") -> tuple[ApiToken, str]:
+def create_token(actor: Any, user: User, name: str = "", *, password: str | None = None) -> tuple[ApiToken, str]:
     """Make a token for ``user`` (the user themself, an admin or the system
     actor); returns ``(row, token)``. ``token`` is shown once and never stored.
 
+    A logged-in user (anyone but the system actor of the command line) must
+    give their current ``password``: a stolen session alone mints no key
+    (OWASP ASVS 5.0 7.5.1, re-authentication before a sensitive change). A
+    wrong password counts as a failed login on the account, like the
+    change-password form (see ``accounts.reauthenticate``).
+
     Raises ``PermissionDenied`` for anyone else, ``ValidationFailed``
-    (``{"name": [...]}``) for a name over 100 characters or when the user
-    already holds ``MAX_ACTIVE`` active tokens.
+    (``{"password": [...]}`` for a missing or wrong password or a throttled
+    account, ``{"name": [...]}``) for a name over 100 characters or when the
+    user already holds ``MAX_ACTIVE`` active tokens.
     """
-    begin_write()
+    from . import accounts
+    from .items import SYSTEM
+
     if not _may_manage(actor, user):
         raise PermissionDenied("U mag geen sleutel voor deze gebruiker maken.")
     name = (name or "").strip()
     if len(name) > MAX_NAME:
         raise ValidationFailed({"name": [f"De naam van de sleutel is te lang (hoogstens {MAX_NAME} tekens)."]})
+    if actor is not SYSTEM:
+        accounts.reauthenticate(actor, password, field="password", reason="api_token_create")
+    begin_write()
     active = db.session.scalar(select(func.count(ApiToken.id))
                                .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None)))
     if active >= MAX_ACTIVE:
+        db.session.rollback()
         raise ValidationFailed({"name": [f"U hebt al {MAX_ACTIVE} actieve sleutels; trek er eerst een in."]})
     token = secrets.token_urlsafe(32)
     row = ApiToken(user_id=user.id, name=name, token_hash=hash_token(token), prefix=token[:8])
@@ -62,6 +75,24 @@ def create_token(actor: Any, user: User, name: str = "") -> tuple[ApiToken, str]
     audit(actor, "api_token.create", user.email, token_id=row.id, prefix=row.prefix)
     db.session.commit()
     return row, token
+
+
+def revoke_all_for(actor: Any, user: User, *, reason: str) -> int:
+    """Revoke every active token of ``user`` inside the caller's write
+    transaction (the caller has called ``begin_write()`` and commits); adds
+    one ``api_token.revoke_all`` audit row (with ``count`` and ``reason``)
+    when any was active. Returns how many were revoked. For the services
+    that end a user's sessions for security reasons (password change or
+    reset, deactivation, role change, ``portal end-sessions``)."""
+    rows = list(db.session.scalars(select(ApiToken).where(ApiToken.user_id == user.id,
+                                                          ApiToken.revoked_at.is_(None))))
+    now = utcnow()
+    for row in rows:
+        row.revoked_at = now
+    if rows:
+        audit(actor, "api_token.revoke_all", user.email, count=len(rows), reason=reason,
+              prefixes=[row.prefix for row in rows])
+    return len(rows)
 
 
 def list_tokens(actor: Any, user: User) -> list[ApiToken]:
