@@ -60,6 +60,9 @@ def make_app(tmp: Path, content: bool = True, **extra):
         "INDEX_DIR": str(tmp / "index"),
         "CONTENT_DIR": str(CONTENT),
         "SECRET_KEY": "test-secret-key-not-for-production",
+        # Existing tests log in as admin with the password alone; the TOTP
+        # tests (tests/security/test_totp.py) turn this on.
+        "REQUIRE_TOTP_FOR_ADMINS": False,
         **extra,
     }
     app = create_app(config)

@@ -11,7 +11,9 @@ every copied cookie. A session ends after 30 minutes without a request and
 
 from __future__ import annotations
 
+import hmac
 import logging
+import os
 import time
 from datetime import timedelta
 from urllib.parse import urlsplit
@@ -21,7 +23,7 @@ from flask import (Blueprint, current_app, flash, redirect, render_template, req
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from wtforms import BooleanField, EmailField, PasswordField
+from wtforms import BooleanField, EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from ..errors import ValidationFailed
@@ -37,6 +39,12 @@ IDLE_TIMEOUT = timedelta(minutes=30)
 ABSOLUTE_TIMEOUT = timedelta(hours=12)
 _SEEN_RESOLUTION = 30  # seconds: the last-seen stamp is refreshed at most this often
 LOGIN_ERROR = "Het e-mailadres of het wachtwoord klopt niet."
+CODE_ERROR = "De code klopt niet. Probeer het opnieuw met de nieuwste code uit uw app, of met een herstelcode."
+#: After a right password, the second step must follow within this time.
+PENDING_LIFETIME = 300  # seconds
+#: Endpoints an admin or privacy officer without a second factor may reach
+#: while REQUIRE_TOTP_FOR_ADMINS is on.
+_ENROLMENT_ENDPOINTS = frozenset({"auth.totp_setup", "auth.totp_start", "auth.totp_confirm", "auth.logout", "static"})
 
 
 @bp.record_once
@@ -49,6 +57,10 @@ def _configure(state) -> None:
     config.setdefault("REMEMBER_COOKIE_DURATION", ABSOLUTE_TIMEOUT)
     config.setdefault("SESSION_COOKIE_HTTPONLY", True)
     config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    # Issue #7: admins and privacy officers must use a second factor.
+    env = os.environ.get("PORTAL_REQUIRE_TOTP_FOR_ADMINS")
+    config.setdefault("REQUIRE_TOTP_FOR_ADMINS",
+                      True if env is None else env.strip().lower() not in ("0", "false", "no", "off", ""))
     if config.get("ENV") == "production":
         # __Host-: the browser accepts the cookie only over https, for this
         # host alone and path / (no subdomain can set or read it). ASVS 5.0 3.3.3
@@ -104,6 +116,21 @@ def enforce_session_limits():
     if now - int(seen or 0) >= _SEEN_RESOLUTION:
         session["_seen_at"] = now
     return None
+
+
+@bp.before_app_request
+def enforce_totp_enrollment():
+    """While REQUIRE_TOTP_FOR_ADMINS is on, an admin or privacy officer
+    without a second factor reaches only the enrollment page and logout."""
+    if not current_user.is_authenticated or request.endpoint in _ENROLMENT_ENDPOINTS:
+        return None
+    if not accounts.totp_required(current_user, current_app.config):
+        return None
+    if request.path.startswith("/api/"):
+        return current_app.response_class(
+            '{"error": "Stel eerst tweestapsverificatie in op /tweestapsverificatie."}',
+            status=403, mimetype="application/json")
+    return redirect(url_for("auth.totp_setup"))
 
 
 @bp.after_app_request
@@ -188,6 +215,19 @@ def login():
             ok = False
         else:
             ok = user.check_password(password) and user.is_active
+        if ok and user.totp_enabled:
+            # Second step: not logged in until the code is right.
+            next_url = safe_next(request.args.get("next"))
+            lang = session.get("lang")
+            session.clear()
+            if lang:
+                session["lang"] = lang
+            session["_totp_pending"] = {"uid": user.id, "token": _token_digest(user.session_token),
+                                        "at": int(time.time()), "remember": bool(form.remember.data),
+                                        "next": next_url or ""}
+            if user.needs_rehash():  # the password was right: upgrade an old-style hash now
+                accounts.rehash_password(user, password)
+            return redirect(url_for("auth.login_code"))
         if ok:
             next_url = safe_next(request.args.get("next"))
             _fresh_session(user, remember=bool(form.remember.data))
@@ -260,3 +300,133 @@ def reset_password(token: str):
     response.headers["Referrer-Policy"] = "no-referrer"  # the token is in the URL
     return response
 
+
+
+# --- TOTP second factor (issue #7) ------------------------------------------------
+
+class CodeForm(FlaskForm):
+    code = StringField("Code", validators=[DataRequired("Vul de code in."), Length(max=40)])
+
+
+class DisableTotpForm(FlaskForm):
+    current_password = PasswordField("Huidig wachtwoord", validators=[DataRequired("Vul uw huidige wachtwoord in.")])
+    code = StringField("Code uit uw app", validators=[DataRequired("Vul de code in."), Length(max=40)])
+
+
+def _token_digest(token: str) -> str:
+    """What the pending marker keeps of the session token (the signed
+    cookie is readable by the client: never the token itself)."""
+    import hashlib
+
+    return hashlib.sha256(("totp-pending:" + token).encode()).hexdigest()
+
+
+def _pending_user() -> User | None:
+    """The user whose password was right in this session and who still has
+    to give a code; None when there is none or it expired (5 minutes)."""
+    pending = session.get("_totp_pending")
+    if not isinstance(pending, dict) or int(time.time()) - int(pending.get("at", 0)) > PENDING_LIFETIME:
+        session.pop("_totp_pending", None)
+        return None
+    user = db.session.get(User, int(pending.get("uid", 0)))
+    if (user is None or not user.is_active or not user.totp_enabled
+            or not hmac.compare_digest(_token_digest(user.session_token or ""), str(pending.get("token")))):
+        return None
+    return user
+
+
+@bp.route("/inloggen/code", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"], deduct_when=lambda response: response.status_code != 302)
+def login_code():
+    """Second login step: a 6-digit TOTP code or a recovery code."""
+    if current_user.is_authenticated:
+        return redirect(url_for("web.home"))
+    user = _pending_user()
+    if user is None:
+        flash("Log opnieuw in.", "info")
+        return redirect(url_for("auth.login"))
+    form = CodeForm()
+    error = None
+    if form.validate_on_submit():
+        throttled = accounts.login_delay(user).total_seconds() > 0
+        if not throttled and accounts.check_second_factor(user, form.code.data):
+            pending = session.get("_totp_pending") or {}
+            _fresh_session(user, remember=bool(pending.get("remember")))  # also drops the pending marker
+            accounts.record_login(user)
+            flash("U bent ingelogd.", "success")
+            return redirect(safe_next(pending.get("next")) or url_for("web.home"))
+        if throttled:  # refused without counting, so waiting helps
+            from ..database import begin_write
+
+            begin_write()
+            accounts.record(user, "auth.totp_failed", user.email, purpose="login", throttled=True)
+            db.session.commit()
+        error = CODE_ERROR
+    elif request.method == "POST":
+        error = "Vul de code in."
+    return render_template("auth/login_code.html", form=form, error=error), (400 if error else 200)
+
+
+def _setup_page(*, secret: str | None = None, codes: list[str] | None = None, errors=None, status: int = 200):
+    user = db.session.get(User, current_user.id)
+    secret = secret or (None if user.totp_enabled else accounts.totp_secret(user))
+    qr = uri = None
+    if secret:
+        import segno
+
+        uri = accounts.totp_uri(user, secret)
+        qr = segno.make(uri, error="m").svg_inline(scale=4, light="white", title="QR-code voor uw authenticator-app")
+    return render_template("auth/totp.html", user=user, secret=secret, grouped=accounts.group_secret(secret or ""),
+                           uri=uri, qr=qr, codes=codes, errors=errors or {}, form=CodeForm(),
+                           disable_form=DisableTotpForm(),
+                           required=accounts.totp_required(user, current_app.config)), status
+
+
+@bp.route("/tweestapsverificatie")
+@login_required
+def totp_setup():
+    """Status of the second factor; the pending secret, or a start button."""
+    return _setup_page()
+
+
+@bp.route("/tweestapsverificatie/starten", methods=["POST"])
+@login_required
+def totp_start():
+    form = FlaskForm()  # only the CSRF token
+    if not form.validate_on_submit():
+        return _setup_page(errors={"code": ["Het formulier is verlopen; probeer het opnieuw."]}, status=400)
+    try:
+        accounts.start_totp_enrollment(current_user)
+    except ValidationFailed as exc:
+        return _setup_page(errors=exc.errors, status=400)
+    return redirect(url_for("auth.totp_setup"))
+
+
+@bp.route("/tweestapsverificatie/bevestigen", methods=["POST"])
+@limiter.limit(_login_limit, methods=["POST"], deduct_when=lambda response: response.status_code != 200)
+@login_required
+def totp_confirm():
+    form = CodeForm()
+    if not form.validate_on_submit():
+        return _setup_page(errors={name: list(f.errors) for name, f in form._fields.items() if f.errors}, status=400)
+    try:
+        codes = accounts.confirm_totp(current_user, form.code.data)
+    except ValidationFailed as exc:
+        return _setup_page(errors=exc.errors, status=400)
+    flash("Tweestapsverificatie staat aan.", "success")
+    return _setup_page(codes=codes)
+
+
+@bp.route("/tweestapsverificatie/uitzetten", methods=["POST"])
+@limiter.limit(_login_limit, methods=["POST"], deduct_when=lambda response: response.status_code != 302)
+@login_required
+def totp_disable():
+    form = DisableTotpForm()
+    if not form.validate_on_submit():
+        return _setup_page(errors={name: list(f.errors) for name, f in form._fields.items() if f.errors}, status=400)
+    try:
+        accounts.disable_totp(current_user, form.current_password.data, form.code.data)
+    except ValidationFailed as exc:
+        return _setup_page(errors=exc.errors, status=400)
+    flash("Tweestapsverificatie staat uit.", "success")
+    return redirect(url_for("auth.totp_setup"))

@@ -148,6 +148,30 @@ def end_sessions_command(email: str | None, everyone: bool) -> None:
     click.echo(f"Sessies beëindigd en API-sleutels ingetrokken van {n} {'gebruiker' if n == 1 else 'gebruikers'}.")
 
 
+@click.command("reset-totp")
+@click.argument("email")
+@with_appcontext
+def reset_totp_command(email: str) -> None:
+    """Remove the second factor (TOTP) of EMAIL, e.g. after a lost phone.
+    Every session of the account ends and its API keys are revoked; the
+    user logs in with the password alone and sets it up again (an admin or
+    privacy officer is sent to that page at once).
+
+    \b
+    Example:
+      portal reset-totp an.jansen@delft.nl
+    """
+    from ..errors import PortalError
+    from ..services.accounts import reset_totp
+    from ..services.items import SYSTEM
+
+    try:
+        user = reset_totp(SYSTEM, email)
+    except PortalError as exc:
+        _die(exc.message)
+    click.echo(f"Tweestapsverificatie van {user.email} verwijderd; alle sessies zijn beëindigd en API-sleutels ingetrokken.")
+
+
 @click.command("check-deploy")
 @with_appcontext
 def check_deploy_command() -> None:
@@ -173,4 +197,4 @@ def check_deploy_command() -> None:
 
 
 COMMANDS = (password_reset_command, deactivate_user_command, set_role_command, end_sessions_command,
-            set_municipality_command, check_deploy_command)
+            set_municipality_command, check_deploy_command, reset_totp_command)

@@ -8,7 +8,7 @@ import unicodedata
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String
+from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -77,6 +77,16 @@ class User(UserMixin, db.Model):
     #: SHA-256 of the one open password-reset token, and until when it works
     reset_token_hash: Mapped[str | None] = mapped_column(String(64), index=True)
     reset_token_expires: Mapped[datetime | None] = mapped_column(DateTime)
+    #: TOTP second factor (issue #7): the secret, encrypted with a key derived
+    #: from SECRET_KEY (``portal.services.totp``); set while enrolling, in use
+    #: once ``totp_enabled_at`` is set. ``totp_last_step``: the last accepted
+    #: 30-second time step (a code is refused again, no replay).
+    #: ``totp_recovery_codes``: SHA-256 hashes of the unused recovery codes,
+    #: one a line.
+    totp_secret: Mapped[str | None] = mapped_column(String(300))
+    totp_enabled_at: Mapped[datetime | None] = mapped_column(DateTime)
+    totp_last_step: Mapped[int | None] = mapped_column(Integer)
+    totp_recovery_codes: Mapped[str | None] = mapped_column(Text)
 
     municipality: Mapped[Municipality | None] = relationship()
 
@@ -107,6 +117,11 @@ class User(UserMixin, db.Model):
     def new_session_token(self) -> None:
         """End every session of this user (effective at their next request)."""
         self.session_token = secrets.token_urlsafe(32)
+
+    @property
+    def totp_enabled(self) -> bool:
+        """True when the TOTP second factor is switched on."""
+        return self.totp_enabled_at is not None and bool(self.totp_secret)
 
     @property
     def is_active(self) -> bool:  # flask-login refuses inactive users

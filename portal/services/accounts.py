@@ -273,6 +273,16 @@ def record_login(user: User, password: str | None = None) -> None:
     db.session.commit()
 
 
+def rehash_password(user: User, password: str) -> None:
+    """Store a current (argon2id) hash of ``password``, just checked against
+    an old-style hash of ``user``; nothing else changes. Commits."""
+    begin_write()
+    user = db.session.get(User, user.id)
+    if user.needs_rehash():
+        user.set_password(password)
+    db.session.commit()
+
+
 def record_failed_login(user: User | None, email: str, *, throttled: bool = False, reason: str = "login") -> None:
     """A failed login for ``email`` (``user`` None when unknown): count it on
     the account (not while throttled, so waiting helps), audit, commit.
@@ -443,6 +453,9 @@ def deployment_problems(config) -> tuple[list[str], list[str]]:
     if not int(config.get("PROXY_COUNT") or 0):
         errors.append("PORTAL_PROXY_COUNT is 0: achter een reverse proxy met TLS ziet het portaal dan niet "
                       "het echte adres van de bezoeker (inlogbeperking per adres werkt niet) en niet dat het verzoek https was.")
+    if not config.get("REQUIRE_TOTP_FOR_ADMINS", True):
+        errors.append("PORTAL_REQUIRE_TOTP_FOR_ADMINS staat uit: beheerders en privacyfunctionarissen "
+                      "kunnen zonder tweestapsverificatie inloggen.")
     if str(config.get("SQLALCHEMY_DATABASE_URI", "")).startswith("sqlite"):
         warnings.append("De database is SQLite; gebruik PostgreSQL in productie (PORTAL_DATABASE_URL).")
     if str(config.get("RATELIMIT_STORAGE_URI", "memory://")).startswith("memory"):
@@ -451,3 +464,213 @@ def deployment_problems(config) -> tuple[list[str], list[str]]:
     if str(config.get("LOG_LEVEL", "")).upper() == "DEBUG":
         warnings.append("PORTAL_LOG_LEVEL is DEBUG: logs kunnen meer vastleggen dan nodig.")
     return errors, warnings
+
+
+# --- TOTP second factor (issue #7) ------------------------------------------------
+#
+# RFC 6238 TOTP (SHA-1, 6 digits, 30-second steps: what authenticator apps
+# use) through pyotp; OWASP ASVS 5.0 V6.5 (general authentication factor
+# requirements: single use, rate limited, recovery codes) and V6.6.
+
+#: Roles that must use a second factor when REQUIRE_TOTP_FOR_ADMINS is on.
+TOTP_REQUIRED_ROLES = ("admin", "privacy")
+#: Accepted clock drift: one 30-second step before or after now.
+TOTP_DRIFT_STEPS = 1
+TOTP_ISSUER = "Kennisportaal"
+RECOVERY_CODE_COUNT = 8
+_TOTP_INVALID = "De code klopt niet of is al gebruikt. Gebruik de nieuwste code uit uw app."
+
+
+def _fernet():
+    """A Fernet key derived from the app's SECRET_KEY (SHA-256 with a
+    purpose label), so the TOTP secret is encrypted at rest."""
+    import base64
+
+    from cryptography.fernet import Fernet
+    from flask import current_app
+
+    digest = hashlib.sha256(b"portal totp secret v1\x00" + str(current_app.config["SECRET_KEY"]).encode()).digest()
+    return Fernet(base64.urlsafe_b64encode(digest))
+
+
+def _seal(secret: str) -> str:
+    return _fernet().encrypt(secret.encode("ascii")).decode("ascii")
+
+
+def totp_secret(user: User) -> str | None:
+    """The plain base32 TOTP secret of ``user`` (enrolling or enrolled), or
+    None (none set, or encrypted with another SECRET_KEY)."""
+    from cryptography.fernet import InvalidToken
+
+    if not user.totp_secret:
+        return None
+    try:
+        return _fernet().decrypt(user.totp_secret.encode("ascii")).decode("ascii")
+    except (InvalidToken, ValueError):
+        return None
+
+
+def totp_required(user: Any, config) -> bool:
+    """True when ``user`` must have a second factor (an admin or privacy
+    officer while ``REQUIRE_TOTP_FOR_ADMINS`` is on) and has none yet."""
+    return (bool(config.get("REQUIRE_TOTP_FOR_ADMINS", True)) and getattr(user, "role", None) in TOTP_REQUIRED_ROLES
+            and not getattr(user, "totp_enabled", False))
+
+
+def totp_uri(user: User, secret: str) -> str:
+    """The ``otpauth://totp/...`` URI for an authenticator app."""
+    import pyotp
+
+    return pyotp.TOTP(secret).provisioning_uri(name=user.email, issuer_name=TOTP_ISSUER)
+
+
+def group_secret(secret: str) -> str:
+    """``"ABCD EFGH ..."``: the base32 secret in groups of four, to type in."""
+    return " ".join(secret[i:i + 4] for i in range(0, len(secret), 4))
+
+
+def start_totp_enrollment(user: User) -> str:
+    """Give ``user`` a new, not yet active TOTP secret (kept until confirmed,
+    replaced by a new start). Returns the base32 secret. Raises
+    ``ValidationFailed({"code": ...})`` when TOTP is already on."""
+    import pyotp
+
+    begin_write()
+    user = db.session.get(User, user.id)
+    if user.totp_enabled:
+        db.session.rollback()
+        raise ValidationFailed({"code": ["Tweestapsverificatie staat al aan."]})
+    secret = pyotp.random_base32()
+    user.totp_secret = _seal(secret)
+    user.totp_last_step = None
+    record(user, "auth.totp_enrollment_started", user.email)
+    db.session.commit()
+    return secret
+
+
+def _clean_code(code: str | None) -> str:
+    return re.sub(r"[\s\-]+", "", code or "").lower()
+
+
+def _matching_step(secret: str, code: str, last_step: int | None) -> int | None:
+    """The time step (now ± drift) whose code is ``code`` and that is newer
+    than ``last_step``; None when there is none (wrong or replayed)."""
+    import time
+
+    import pyotp
+
+    if not re.fullmatch(r"\d{6}", code):
+        return None
+    totp = pyotp.TOTP(secret)
+    now = int(time.time()) // totp.interval
+    for step in range(now - TOTP_DRIFT_STEPS, now + TOTP_DRIFT_STEPS + 1):
+        if secrets.compare_digest(totp.generate_otp(step), code):
+            if last_step is not None and step <= last_step:
+                return None  # used before: no replay within its window
+            return step
+    return None
+
+
+def _new_recovery_codes() -> tuple[list[str], str]:
+    codes = [f"{secrets.token_hex(3)}-{secrets.token_hex(3)}" for _ in range(RECOVERY_CODE_COUNT)]
+    return codes, "\n".join(_token_hash(c.replace("-", "")) for c in codes)
+
+
+def confirm_totp(user: User, code: str) -> list[str]:
+    """Switch TOTP on for ``user`` once ``code`` is a current code of the
+    pending secret. Returns the new recovery codes (shown once; only their
+    SHA-256 is stored). Audited ``auth.totp_enabled``. Raises
+    ``ValidationFailed({"code": [...]})``: no pending secret, or a wrong code
+    (audited ``auth.totp_failed``, nothing else written)."""
+    begin_write()
+    user = db.session.get(User, user.id)
+    secret = totp_secret(user)
+    if user.totp_enabled or secret is None:
+        db.session.rollback()
+        raise ValidationFailed({"code": ["Begin opnieuw met het instellen van tweestapsverificatie."]})
+    step = _matching_step(secret, _clean_code(code), user.totp_last_step)
+    if step is None:
+        record(user, "auth.totp_failed", user.email, purpose="enrollment")
+        db.session.commit()
+        raise ValidationFailed({"code": [_TOTP_INVALID]})
+    codes, hashes = _new_recovery_codes()
+    user.totp_last_step = step
+    user.totp_enabled_at = utcnow()
+    user.totp_recovery_codes = hashes
+    record(user, "auth.totp_enabled", user.email)
+    db.session.commit()
+    return codes
+
+
+def check_second_factor(user: User, code: str, *, purpose: str = "login") -> bool:
+    """Check ``code`` (a 6-digit TOTP code or a recovery code) for ``user``
+    and use it up: the time step is remembered (no replay), a recovery code
+    is deleted (audited ``auth.totp_recovery_used``). A wrong code counts
+    as a failed login (per-account throttle) and is audited
+    ``auth.totp_failed``. The caller checks ``login_delay`` first. Commits;
+    returns whether the code was right."""
+    begin_write()
+    user = db.session.get(User, user.id)
+    secret = totp_secret(user)
+    cleaned = _clean_code(code)
+    ok = False
+    if user.totp_enabled and secret is not None:
+        step = _matching_step(secret, cleaned, user.totp_last_step)
+        if step is not None:
+            user.totp_last_step = step
+            ok = True
+        elif re.fullmatch(r"[0-9a-f]{12}", cleaned):
+            hashes = (user.totp_recovery_codes or "").split()
+            wanted = _token_hash(cleaned)
+            if wanted in hashes:
+                hashes.remove(wanted)
+                user.totp_recovery_codes = "\n".join(hashes)
+                record(user, "auth.totp_recovery_used", user.email, remaining=len(hashes))
+                ok = True
+    if ok:
+        db.session.commit()
+        return True
+    if user.last_failed_login and utcnow() - user.last_failed_login > FAILURE_MEMORY:
+        user.failed_logins = 0
+    user.failed_logins = (user.failed_logins or 0) + 1
+    user.last_failed_login = utcnow()
+    record(user, "auth.totp_failed", user.email, purpose=purpose)
+    db.session.commit()
+    return False
+
+
+def disable_totp(user: User, password: str | None, code: str | None) -> User:
+    """Switch TOTP off for ``user``: needs the current ``password`` and a
+    current code (or a recovery code). Audited ``auth.totp_disabled``.
+    Raises ``ValidationFailed`` (``current_password`` or ``code``); a wrong
+    password or code counts as a failed login."""
+    reauthenticate(user, password, field="current_password", reason="totp_disable")
+    if not check_second_factor(user, code or "", purpose="disable"):
+        raise ValidationFailed({"code": [_TOTP_INVALID]})
+    begin_write()
+    user = db.session.get(User, user.id)
+    _clear_totp(user)
+    record(user, "auth.totp_disabled", user.email)
+    db.session.commit()
+    return user
+
+
+def _clear_totp(user: User) -> None:
+    user.totp_secret = user.totp_enabled_at = user.totp_last_step = user.totp_recovery_codes = None
+
+
+def reset_totp(actor: Any, email: str) -> User:
+    """Remove the second factor of the account ``email`` (lost phone): every
+    session of it ends and its API keys are revoked; audited
+    ``auth.totp_reset``. Admins and the system only; raises
+    ``PermissionDenied`` or ``NotFound``."""
+    if not permissions.can_administer(actor):
+        raise PermissionDenied("Alleen een beheerder mag tweestapsverificatie van een account verwijderen.")
+    begin_write()
+    user = _find(email)
+    _clear_totp(user)
+    user.new_session_token()
+    api_tokens.revoke_all_for(actor, user, reason="auth.totp_reset")
+    record(actor, "auth.totp_reset", user.email)
+    db.session.commit()
+    return user
