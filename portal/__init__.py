@@ -64,6 +64,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     login_manager.login_message = "Log in om deze pagina te zien."
     login_manager.login_message_category = "info"
 
+    from .web.paging import init_app as init_paging
+
+    init_paging(app)  # bounded <int:...> in every route; before the blueprints
     from .auth import bp as auth_bp
     from .web import bp as web_bp
 
@@ -91,6 +94,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from .web.statement import bp as statement_bp
 
     app.register_blueprint(statement_bp)
+    from .web.collections import bp as collections_bp
+
+    app.register_blueprint(collections_bp)
+    from .web.resume import bp as resume_bp
+
+    app.register_blueprint(resume_bp)
     register_error_handlers(app)
 
     from .web.filters import register as register_filters
@@ -126,6 +135,37 @@ def _select_locale():
     return "nl"
 
 
+def _retry_after_seconds(exc: Exception) -> int:
+    """Seconds until the rate limit that refused this request lets it through
+    again (at least 1): from Flask-Limiter's breached limit of the request,
+    else the limit's whole window, else 60."""
+    import math
+    import time
+
+    from .extensions import limiter
+
+    try:
+        current = limiter.current_limit
+        if current is not None and current.breached:
+            window = int(current.limit.get_expiry())
+            return max(1, min(window, math.ceil(current.reset_at - time.time())))
+    except Exception:  # storage unreachable: fall back to the window
+        logging.getLogger("portal").warning("could not read the rate-limit window")
+    item = getattr(getattr(exc, "limit", None), "limit", None)
+    if item is not None:
+        return max(1, int(item.get_expiry()))
+    return 60
+
+
+def _wait_in_words(seconds: int) -> str:
+    """Dutch: 1 -> 'ongeveer 1 seconde', 45 -> 'ongeveer 45 seconden',
+    61 -> 'ongeveer 2 minuten' (minutes rounded up)."""
+    if seconds < 60:
+        return f"ongeveer {seconds} {'seconde' if seconds == 1 else 'seconden'}"
+    minutes = -(-seconds // 60)
+    return f"ongeveer {minutes} {'minuut' if minutes == 1 else 'minuten'}"
+
+
 def register_error_handlers(app: Flask) -> None:
     """Map domain errors and HTTP errors to Dutch pages, once, for every view.
     Never shows a traceback, SQL or configuration."""
@@ -137,13 +177,13 @@ def register_error_handlers(app: Flask) -> None:
         429: "Te veel verzoeken", 500: "Er ging iets mis",
     }
 
-    def render(status: int, message: str):
+    def render(status: int, message: str, **extra: Any):
         from .api import json_error, wants_json
 
         if wants_json():  # the API answers in JSON, also for routing errors
-            return json_error(status, message)
+            return json_error(status, message, **extra)
         return render_template("errors/error.html", status=status, title=titles.get(status, "Fout"),
-                               message=message), status
+                               message=message, **extra), status
 
     @app.errorhandler(PortalError)
     def portal_error(exc: PortalError):
@@ -165,11 +205,32 @@ def register_error_handlers(app: Flask) -> None:
         }
         return render(exc.code or 500, messages.get(exc.code, "Dit verzoek kon niet worden uitgevoerd."))
 
+    @app.errorhandler(429)
+    def too_many_requests(exc: HTTPException):
+        """429 from Flask-Limiter (login, change password, API keys, the API):
+        says how long to wait, in words and in ``Retry-After`` (seconds)."""
+        seconds = _retry_after_seconds(exc)
+        wait = _wait_in_words(seconds)
+        if request.endpoint in ("auth.login", "auth.change_password", "api_account.tokens"):
+            message = (f"Er zijn vanaf uw netwerkadres te veel mislukte pogingen gedaan. Wacht {wait} "
+                       "en probeer het dan opnieuw.")
+        else:
+            message = f"U hebt te veel verzoeken achter elkaar gedaan. Wacht {wait} en probeer het dan opnieuw."
+        response = app.make_response(render(429, message, retry_after=seconds))
+        response.status_code = 429
+        response.headers["Retry-After"] = str(seconds)
+        return response
+
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
+        from flask import g
+
         logging.getLogger("portal").exception("unexpected error on %s", request.path)
         db.session.rollback()
-        return render(500, "Er ging iets mis aan onze kant. Probeer het later opnieuw; uw invoer is niet opgeslagen.")
+        message = "Er ging iets mis aan onze kant. Probeer het later opnieuw."
+        if request.method in ("POST", "PUT", "PATCH", "DELETE"):
+            message += " Wat u net verstuurde, is niet opgeslagen."
+        return render(500, message, request_id=getattr(g, "request_id", None))
 
     @app.after_request
     def security_headers(response):

@@ -52,8 +52,8 @@ def _today() -> date:
 
 def consent_expiry(item: Any) -> date | None:
     """The day a profile's consent ends: ``consent_expires`` when recorded,
-    else ``consent`` + 24 months (29 February -> 28 February); ``None``
-    without a consent date."""
+    else ``consent`` + 24 months (29 February -> 28 February), at most
+    ``date.max`` (never raises); ``None`` without a consent date."""
     consent = getattr(item, "consent", None)
     if consent is None:
         return None
@@ -63,6 +63,8 @@ def consent_expiry(item: Any) -> date | None:
     year, month = consent.year + CONSENT_MONTHS // 12, consent.month + CONSENT_MONTHS % 12
     if month > 12:
         year, month = year + 1, month - 12
+    if year > date.max.year:  # a row stored before dates were range-checked
+        return date.max
     try:
         return consent.replace(year=year, month=month)
     except ValueError:
@@ -228,7 +230,11 @@ def can_edit(user: Any, item: Any) -> bool:
 
 
 def can_publish(user: Any, item: Any) -> bool:
-    """May ``user`` publish or unpublish ``item`` (curators of its region, admins)?"""
+    """May ``user`` publish or unpublish ``item`` (curators of its region, admins)?
+
+    A save that leaves an item published must pass this both for the item as
+    it was and as it will be (new municipality or region): see
+    ``portal.services.items.save_item``, which checks a transient copy."""
     return _curates(user, item)
 
 
@@ -395,3 +401,13 @@ def can_mark_progress(user: Any, municipality: Any) -> bool:
     return (_authenticated(user) and municipality is not None
             and getattr(user, "municipality", None) is not None
             and user.municipality.cbs_code == municipality.cbs_code)
+
+
+# -- curated collections ("dossiers", issue #4) ------------------------------------------
+
+
+def can_manage_collection(user: Any, region_id: int | None) -> bool:
+    """May ``user`` create, edit, reorder and feature a collection of region
+    ``region_id`` (``None``: a national collection)? Curators of that region
+    and admins; a national collection, every curator (like a national item)."""
+    return can_organise_meeting(user, region_id)

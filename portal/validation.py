@@ -8,6 +8,7 @@ output is a clean mapping of Python values, or a ``ValidationFailed`` whose
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -17,7 +18,11 @@ from . import taxonomy
 from .errors import ValidationFailed
 
 SLUG_RE = re.compile(r"^[a-z0-9-]+$")
-EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+#: Linear: the labels of the domain cannot contain dots, so the engine never
+#: tries the ways to split a run of dots (the old ``[^@\s]+\.[^@\s]+$`` was
+#: quadratic on "a@" + "." * 50_000 + " ").
+EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s.]{1,63}(?:\.[^@\s.]{1,63}){1,20}$")
+MAX_EMAIL = 254  # RFC 5321, section 4.5.3.1.3
 ISO639_1 = re.compile(r"^[a-z]{2}$")
 
 #: Keys every item may carry, then the keys of each type, each with its kind.
@@ -52,6 +57,10 @@ COLUMN_OF = {"phase": "phases", "municipality": "municipalities"}
 
 MAX_EXTRA = 50_000  # bytes of JSON for keys the format does not know
 MAX_BODY = 200_000  # characters of Markdown; far beyond any real practice
+#: The dates a person can mean: older or later ones are typing errors, and a
+#: year near 9999 breaks date arithmetic (consent + 24 months, review + 12).
+MIN_DATE = date(1900, 1, 1)
+MAX_DATE = date(2199, 12, 31)
 MAX_TEXT = {"summary": 5000, "title": 300, "slug": 200, "role": 300, "organisation": 300, "contact_phone": 60,
             "consent_scope": 300, "consent_version": 60}
 
@@ -84,6 +93,20 @@ def _as_date(value: Any) -> date:
     if isinstance(value, date):
         return value
     return date.fromisoformat(str(value).strip())
+
+
+def _has_non_finite(value: Any) -> bool:
+    """True when ``value`` holds a float NaN or infinity, at any depth (iterative)."""
+    stack = [value]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, float) and not math.isfinite(current):
+            return True
+        if isinstance(current, dict):
+            stack.extend(current.values())
+        elif isinstance(current, (list, tuple)):
+            stack.extend(current)
+    return False
 
 
 def _as_bool(value: Any) -> bool:
@@ -150,9 +173,12 @@ def validate_item(data: dict[str, Any], item_type: str, vocab: Vocabulary, body:
         kind = known.get(key)
         if kind is None:
             try:
-                json.dumps(value)
-            except (TypeError, ValueError):
-                err(key, "Deze waarde kan niet bewaard worden: gebruik tekst, getallen, ja/nee, lijsten of tabellen.")
+                json.dumps(value, allow_nan=False)
+            except (TypeError, ValueError, RecursionError):
+                if _has_non_finite(value):
+                    err(key, "NaN en Infinity zijn geen getallen die bewaard kunnen worden; gebruik een gewoon getal of tekst.")
+                else:
+                    err(key, "Deze waarde kan niet bewaard worden: gebruik tekst, getallen, ja/nee, lijsten of tabellen.")
                 continue
             extra[key] = value
             continue
@@ -231,14 +257,21 @@ def _check(key: str, kind: str, value: Any, vocab: Vocabulary, err) -> Any:
                 out.append(text)
         return out
     if kind == "date":
-        return None if value in (None, "") else _as_date(value)
+        if value in (None, ""):
+            return None
+        day = _as_date(value)
+        if not MIN_DATE <= day <= MAX_DATE:
+            err(key, f"De datum {day.isoformat()} bij '{key}' kan niet kloppen: kies een datum tussen "
+                     f"{MIN_DATE.isoformat()} en {MAX_DATE.isoformat()}.")
+            return _SKIP
+        return day
     if kind == "bool":
         return None if value is None else _as_bool(value)
     if kind == "email":
         if value in (None, ""):
             return None
         text = str(value).strip()
-        if not EMAIL_RE.match(text):
+        if len(text) > MAX_EMAIL or not EMAIL_RE.match(text):
             err(key, f"'{text[:80]}' is geen e-mailadres.")
             return _SKIP
         return text

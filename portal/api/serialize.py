@@ -8,6 +8,7 @@ permission predicates: what a caller may not see is left out, never masked.
 
 from __future__ import annotations
 
+import math
 from datetime import date, datetime
 from typing import Any
 
@@ -21,7 +22,11 @@ CONTACT_KEYS = ("contact_email", "contact_phone")
 
 
 def jsonable(value: Any) -> Any:
-    """Dates as ISO strings, recursively; everything else as is."""
+    """Dates as ISO strings, recursively; a NaN or infinite float (only in a
+    row stored before validation refused them) as ``None``, since JSON has
+    no such numbers (RFC 8259, section 6); everything else as is."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
     if isinstance(value, datetime):
         return value.replace(microsecond=0).isoformat() + "Z"
     if isinstance(value, date):

@@ -21,6 +21,7 @@ from ..extensions import db, limiter
 from ..models import ITEM_TYPES, Item, Municipality, TaxonomyTerm
 from ..services import items as item_service
 from . import _limit_key, api_actor, bp, json_error, write_limit
+from ..web.paging import MAX_PAGE, BadNumber, parse_int
 from .serialize import hit_json, item_detail, item_summary
 
 MAX_QUERY = 500
@@ -37,18 +38,13 @@ LIST_FILTERS = ("type", "theme", "phase", "municipality")
 
 # -- query arguments -----------------------------------------------------------------
 def _int_arg(name: str, default: int, lo: int, hi: int, errors: dict[str, str]) -> int:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
+    """Query argument ``name`` in ``lo..hi`` (``portal.web.paging``'s rule);
+    a bad one is named in ``errors`` (a 400), never clamped silently."""
     try:
-        value = int(raw)
-    except ValueError:
-        errors[name] = f"'{raw[:20]}' is geen geheel getal."
+        return parse_int(request.args.get(name), default, lo, hi, clamp=False)
+    except BadNumber as exc:
+        errors[name] = exc.message
         return default
-    if not lo <= value <= hi:
-        errors[name] = f"Kies een getal van {lo} tot en met {hi}."
-        return default
-    return value
 
 
 def _filters(names: tuple[str, ...], errors: dict[str, str]) -> dict[str, list[str]]:
@@ -68,7 +64,7 @@ def _filters(names: tuple[str, ...], errors: dict[str, str]) -> dict[str, list[s
 
 
 def _paging(errors: dict[str, str]) -> tuple[int, int]:
-    page = _int_arg("page", 1, 1, 10_000, errors)
+    page = _int_arg("page", 1, 1, MAX_PAGE, errors)
     per_page = _int_arg("per_page", 20, 1, MAX_PER_PAGE, errors)
     return page, per_page
 
@@ -192,12 +188,59 @@ def openapi():
 
 
 # -- writing ---------------------------------------------------------------------------
+#: Deepest nesting of arrays and objects a request body may have; the
+#: content format needs three (front_matter -> list -> value), and Python's
+#: parser hits its recursion limit near 1,000 (a RecursionError, a 500).
+MAX_JSON_DEPTH = 32
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(name)  # NaN, Infinity, -Infinity: not JSON (RFC 8259, section 6)
+
+
+def _json_problem(data: Any) -> str | None:
+    """A Dutch reason why parsed JSON ``data`` cannot be taken, or ``None``:
+    nesting deeper than ``MAX_JSON_DEPTH``, or a lone UTF-16 surrogate
+    (``"\\ud800"``) in a key or string, which no database or UTF-8 page can
+    hold. Iterative, so it cannot itself run out of stack."""
+    stack = [(data, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, str):
+            if any("\ud800" <= ch <= "\udfff" for ch in value):
+                return "De JSON bevat een losse surrogaat-code (zoals \\ud800): dat is geen geldige Unicode-tekst."
+        elif isinstance(value, (dict, list)):
+            if depth >= MAX_JSON_DEPTH:
+                return f"De JSON is te diep genest: hoogstens {MAX_JSON_DEPTH} niveaus."
+            items = list(value.items()) if isinstance(value, dict) else [(None, v) for v in value]
+            for key, item in items:
+                if key is not None:
+                    stack.append((key, depth + 1))
+                stack.append((item, depth + 1))
+    return None
+
+
 def _json_body() -> dict[str, Any]:
+    """The request's JSON object. Raises ``ValidationFailed`` (a 400 JSON
+    error, field ``body``) for another content type, text that is not JSON
+    (NaN and Infinity included), nesting deeper than ``MAX_JSON_DEPTH``, a
+    lone surrogate, or a JSON value that is not an object."""
+    import json
+
     if not request.is_json:
         raise ValidationFailed({"body": ["Stuur JSON met Content-Type: application/json."]})
-    data = request.get_json(silent=True)
+    raw = request.get_data(cache=True)
+    try:
+        data = json.loads(raw, parse_constant=_refuse_constant)
+    except RecursionError:  # the parser recurses once per "[" or "{"
+        raise ValidationFailed({"body": [f"De JSON is te diep genest: hoogstens {MAX_JSON_DEPTH} niveaus."]}) from None
+    except ValueError:  # UnicodeDecodeError included
+        raise ValidationFailed({"body": ["Het verzoek is geen geldige JSON (NaN en Infinity zijn geen JSON)."]}) from None
     if not isinstance(data, dict):
         raise ValidationFailed({"body": ["Het verzoek is geen geldig JSON-object."]})
+    problem = _json_problem(data)
+    if problem:
+        raise ValidationFailed({"body": [problem]})
     return data
 
 

@@ -2,6 +2,7 @@
 
 from .api_tokens import ApiToken
 from .attachments import Attachment
+from .collections import Collection, CollectionEntry, KeptForm
 from .items import ITEM_TYPES, STATUSES, VISIBILITIES, Item, Revision, TaxonomyTerm, item_municipalities
 from .log import AuditEvent, SearchChange
 from .insight import PROGRESS_STATES, GuideProgress, SearchLogEntry
@@ -15,6 +16,7 @@ __all__ = [
     "PROGRESS_STATES", "GuideProgress", "SearchLogEntry",
     "ITEM_TYPES", "STATUSES", "VISIBILITIES", "ROLES",
     "ApiToken",
+    "Collection", "CollectionEntry", "KeptForm",
     "Item", "Revision", "TaxonomyTerm", "item_municipalities",
     "AuditEvent", "SearchChange", "Municipality", "Region", "User",
     "INTRODUCTION_STATES", "IntroductionRequest",

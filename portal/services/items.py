@@ -111,6 +111,14 @@ def add_revision(item: Item, actor: Any, note: str = "") -> Revision:
     return rev
 
 
+def derived_region(item: Item) -> Region | None:
+    """The region an item gets from its municipalities when it names none:
+    that of the first municipality in a region, ``None`` when none is in one.
+    ``apply_fields`` (saves, import) and ``library.set_region`` (a
+    municipality moving to another region) derive it alike."""
+    return next((m.region for m in item.municipalities if m.region is not None), None)
+
+
 def apply_fields(item: Item, clean: dict[str, Any], extra: dict[str, Any], body: str | None) -> None:
     """Write validated values onto ``item``; keys absent from ``clean`` are
     reset to empty so an item always equals the data last saved."""
@@ -133,8 +141,7 @@ def apply_fields(item: Item, clean: dict[str, Any], extra: dict[str, Any], body:
             db.session.add(region)
         item.region = region
     else:
-        muni_regions = [m.region for m in item.municipalities if m.region]
-        item.region = muni_regions[0] if muni_regions else None
+        item.region = derived_region(item)
     item.extra = dict(extra)
     if body is not None:
         item.body = body
@@ -162,6 +169,15 @@ def save_item(
     (issue #4): the item itself, and so the live page and search index, stay
     as they are until a curator approves it (``approve_revision``).
 
+    Whoever may publish must be allowed to publish the item both as it was
+    and as it will be (``permissions.can_publish`` on a transient copy with
+    the new municipalities and region): saving it published into a
+    municipality or region outside the actor's area is refused with
+    ``ValidationFailed({"municipality": ...})`` and nothing is written (a
+    new item that asked for no status becomes a draft instead). A
+    region-only item keeps its region when ``data`` names neither region nor
+    municipality (the web form and the API cannot set a region).
+
     Raises ``PermissionDenied``, ``ValidationFailed`` (field -> messages) or
     ``Conflict`` when ``expected_version`` is given and someone saved first,
     or when ``expected_change`` (the id of the open change the editor started
@@ -186,6 +202,11 @@ def save_item(
     if not may_publish:
         for key in _MANAGED:
             data.pop(key, None)
+    if (item is not None and "region" not in data and item.region is not None and not item.municipalities
+            and not data.get("municipality")):
+        # A region-only item edited where the region is no field (web form,
+        # API) stays in its region instead of becoming a national item.
+        data["region"] = item.region.name
     result = validate_item(data, item_type, vocab or vocabulary(), body=body)
     clean, extra = result["fields"], result["extra"]
     if not may_publish:
@@ -200,6 +221,14 @@ def save_item(
             clean["region"] = item.region.name if item.region else None
     if item_type == "profile" and not clean.get("consent") and clean.get("status", "published") == "published":
         clean["status"] = "draft"  # no consent, never shown (content format)
+    if may_publish and actor is not SYSTEM and not _may_publish_result(actor, item_type, item, clean, extra, body):
+        if item is None and "status" not in data:
+            # Asked for no status (the web form): a draft, as a contributor's
+            # new item, for the curators of its region to publish.
+            clean["status"] = "draft"
+        else:
+            db.session.rollback()
+            raise ValidationFailed(_publish_refusal(clean))
 
     if item is not None and item.status == "published" and not may_publish:
         # The published version stays live (page, search, feeds) until a
@@ -243,6 +272,41 @@ def save_item(
     _commit()
     search.nudge()
     return item
+
+
+def _as_saved(item_type: str, item: Item | None, clean: dict[str, Any], extra: dict[str, Any],
+              body: str) -> Item:
+    """A transient copy of the item as this save would leave it (status,
+    visibility, municipalities, region derived exactly as ``apply_fields``
+    does), for permission checks; it never enters the session."""
+    draft = Item(type=item_type, slug=item.slug if item is not None else "",
+                 author_id=item.author_id if item is not None else None)
+    draft.municipalities = list(clean.get("municipalities", []))
+    apply_fields(draft, clean, extra, body)
+    return draft
+
+
+def _may_publish_result(actor: Any, item_type: str, item: Item | None, clean: dict[str, Any],
+                        extra: dict[str, Any], body: str) -> bool:
+    """Whoever saves an item as published (or keeps it published) must be
+    allowed to publish it as it was (the caller's ``can_publish`` on
+    ``item``) and as it will be: False when the save would leave the item
+    published in a municipality or region outside ``actor``'s area."""
+    if (clean.get("status") or "published") != "published":
+        return True
+    return permissions.can_publish(actor, _as_saved(item_type, item, clean, extra, body))
+
+
+def _publish_refusal(clean: dict[str, Any]) -> dict[str, list[str]]:
+    """The Dutch message (field -> messages) for a refused publication."""
+    names = ", ".join(m.name for m in clean.get("municipalities", []))
+    if names:
+        return {"municipality": [
+            f"U mag geen items publiceren voor {names}: dat mag alleen een regionale coördinator van die "
+            "regio. Kies een gemeente in uw eigen regio, of sla het item op als concept (status: concept) "
+            "zodat een coördinator van die regio het kan publiceren."]}
+    return {"status": ["U mag dit item zo niet publiceren: het hoort bij een regio waarvoor u geen "
+                       "coördinator bent. Sla het op als concept."]}
 
 
 def _commit() -> None:
@@ -332,7 +396,9 @@ TEMPLATE_SECTIONS = {
 }
 REVIEW_INTERVAL_MONTHS = 12
 _PATHS = {"practice": "werkwijzen", "lesson": "lessen", "profile": "sleutelfiguren"}
-_HEADING = re.compile(r"^##\s+(.+?)\s*#*\s*$")
+#: Linear: closing '#'s and spaces are stripped in Python (the old
+#: ``(.+?)\s*#*\s*$`` was cubic: "## a" + 2,000 spaces + "b" took 11 s).
+_HEADING = re.compile(r"^##\s+(\S.*)$")
 
 
 def _path(item: Item) -> str:
@@ -352,7 +418,7 @@ def body_sections(body: str) -> dict[str, str]:
     for line in (body or "").split("\n"):
         m = _HEADING.match(line)
         if m:
-            current = m.group(1).strip().casefold()
+            current = m.group(1).strip().rstrip("#").strip().casefold()
             sections.setdefault(current, [])
         elif current is not None:
             sections[current].append(line)
@@ -527,6 +593,8 @@ def approve_revision(actor: Any, rev: Revision) -> Item:
             if k not in ("type", "slug", "status", "reviewed", "review_due", "visibility", "municipality", "region")}
     result = validate_item(data, item.type, vocabulary(), body=rev.body)
     clean, extra = result["fields"], result["extra"]
+    # Where the item lives (municipalities, region) and who reads it stay as
+    # they are, so the result is what ``can_review_revision`` just allowed.
     clean.update(status=item.status, reviewed=item.reviewed, review_due=item.review_due,
                  visibility=item.visibility, region=item.region.name if item.region else None)
     apply_fields(item, clean, extra, rev.body)
@@ -573,7 +641,9 @@ def restore_revision(actor: Any, item: Item, number: int) -> Item:
     rev = next((r for r in item.revisions if r.number == number), None)
     if rev is None:
         raise NotFound("Deze versie bestaat niet.")
-    data = {k: v for k, v in (rev.meta or {}).items() if k not in ("type", "slug")}
+    # The region follows from the municipalities (or stays, for a region-only
+    # item) as on every other save: an old revision's region may be stale.
+    data = {k: v for k, v in (rev.meta or {}).items() if k not in ("type", "slug", "region")}
     data["status"] = item.status
     for key in ("reviewed", "review_due"):
         value = getattr(item, key)
@@ -618,11 +688,13 @@ def diff_lines(old: Any, new: Any, old_label: str = "", new_label: str = "") -> 
 
 def add_months(day: date, months: int) -> date:
     """``day`` plus ``months`` calendar months, clipped to the month's end
-    (2024-02-29 + 12 -> 2025-02-28)."""
+    (2024-02-29 + 12 -> 2025-02-28); clamped to ``date.min``/``date.max``."""
     import calendar
 
     month0 = day.month - 1 + months
     year, month = day.year + month0 // 12, month0 % 12 + 1
+    if not date.min.year <= year <= date.max.year:  # never raises: clamp to the calendar's ends
+        return date.max if year > date.max.year else date.min
     return day.replace(year=year, month=month, day=min(day.day, calendar.monthrange(year, month)[1]))
 
 

@@ -18,9 +18,10 @@ from ..exchange import FOLDER_OF, FileProblem, Record, library_files, read_file,
 from ..database import begin_write
 from ..extensions import db
 from ..models import Item, Municipality, Region, TaxonomyTerm, User
+from ..models.items import item_municipalities
 from ..models.base import utcnow
 from .common import audit, log_search_change, vocabulary
-from .items import SYSTEM, add_revision, apply_fields, front_matter
+from .items import SYSTEM, add_revision, apply_fields, derived_region, front_matter
 
 REFERENCE_CSV = Path(__file__).resolve().parent.parent / "data" / "gemeenten.csv"
 
@@ -219,7 +220,10 @@ def create_user(actor: Any, email: str, role: str, *, name: str = "", password: 
 def set_region(actor: Any, name: str, municipalities: list[str]) -> tuple[Region, list[Municipality]]:
     """Create the region ``name`` if needed and put ``municipalities`` (names
     or CBS codes) in it; their items are re-indexed (the region is a facet
-    and decides which curators may publish them). Admins only. Raises
+    and decides which curators may publish them). An item whose region came
+    from a moved municipality (``items.derived_region``) moves with it, so
+    the old region's members and curators lose what was theirs through that
+    municipality only. Admins only. Raises
     ``ValidationFailed`` naming every unknown municipality; nothing is
     written then."""
     from ..errors import ValidationFailed
@@ -242,15 +246,21 @@ def set_region(actor: Any, name: str, municipalities: list[str]) -> tuple[Region
     if region is None:
         region = Region(name=name)
         db.session.add(region)
+    ids = {m.id for m in found}
+    affected = db.session.scalars(select(Item).where(Item.id.in_(
+        select(item_municipalities.c.item_id).where(item_municipalities.c.municipality_id.in_(ids))))
+        .order_by(Item.id)).all() if ids else []
+    derived_before = {item.id: getattr(derived_region(item), "id", None) for item in affected}
     for m in found:
         m.region = region
     db.session.flush()
-    codes = {m.id for m in found}
-    for item in db.session.scalars(select(Item)):
-        if any(m.id in codes for m in item.municipalities):
-            if item.region_id is None:
-                item.region = region
-            log_search_change(item.id)
+    for item in affected:
+        # An item whose region came from its municipalities (or had none)
+        # follows them into the new region; a region named on purpose, other
+        # than the municipalities' old one, stays.
+        if item.region_id is None or item.region_id == derived_before[item.id]:
+            item.region = derived_region(item)
+        log_search_change(item.id)  # its permission labels and region facet change
     audit(actor, "region.set", name, municipalities=[m.cbs_code for m in found])
     db.session.commit()
     search.nudge()

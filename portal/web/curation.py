@@ -19,6 +19,7 @@ from ..services import attachments as attachment_service
 from ..services import items as item_service
 from ..services import notifications as notification_service
 from .filters import PATH_TYPES, TYPE_PATHS, item_url
+from .paging import MAX_ID, BadNumber, page_arg, parse_int
 
 bp = Blueprint("curation", __name__)
 
@@ -69,9 +70,11 @@ def _item(type_path: str, slug: str):
 
 
 def _int(name: str, default: int | None = None) -> int | None:
+    """Whole number ``name`` from the query or form (a revision number):
+    ``default`` when missing, not a number, or beyond any id."""
     try:
-        return int(request.values.get(name, ""))
-    except ValueError:
+        return parse_int(request.values.get(name), default, 1, MAX_ID, clamp=False)
+    except BadNumber:
         return default
 
 
@@ -215,7 +218,7 @@ def audit_log():
     if not permissions.can_read_audit_log(current_user):
         abort(403)
     action = request.args.get("actie", "")[:60]
-    page = max(1, _int("pagina", 1) or 1)
+    page = page_arg()
     return render_template("curation/audit.html", log=item_service.audit_log(current_user, action, page),
                            action=action)
 
@@ -224,9 +227,12 @@ def audit_log():
 @bp.route("/meldingen")
 @login_required
 def notifications():
-    page = max(1, _int("pagina", 1) or 1)
+    page = page_arg()
     rows, total = notification_service.list_notifications(current_user, page)
     pages = max(1, (total + notification_service.PER_PAGE - 1) // notification_service.PER_PAGE)
+    if page > pages:  # beyond the last page: show the last one
+        page = pages
+        rows, total = notification_service.list_notifications(current_user, page)
     return render_template("curation/notifications.html", rows=rows, total=total, page=page, pages=pages)
 
 

@@ -21,6 +21,7 @@ from ..models import Region
 from ..services import items as item_service
 from ..services import people as people_service
 from .filters import item_url
+from .paging import int_arg, page_arg
 
 bp = Blueprint("people", __name__)
 
@@ -58,10 +59,7 @@ def finder():
     regions = [v for v in request.args.getlist("regio") if v.isdigit()][:20]
     formal = _yes_no(request.args.get("formeel", ""))
     evening = _yes_no(request.args.get("buiten_kantooruren", ""))
-    try:
-        page = max(1, min(1000, int(request.args.get("pagina", 1))))
-    except ValueError:
-        page = 1
+    page = page_arg(hi=1000)
     searched = bool(text or languages or kinds or regions or formal is not None or evening is not None
                     or "q" in request.args)
     result = None
@@ -133,10 +131,7 @@ def handle_introduction(request_id: int):
 @bp.route("/privacy")
 @login_required
 def privacy_overview():
-    try:
-        days = max(1, min(366, int(request.args.get("dagen", 30))))
-    except ValueError:
-        days = 30
+    days = int_arg("dagen", 30, 1, 366)
     rows = people_service.privacy_overview(current_user, days=days)
     return _page("people/privacy.html", rows=rows, days=days)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
@@ -10,12 +12,13 @@ from .. import permissions, search, taxonomy
 from ..errors import Conflict, ValidationFailed
 from ..extensions import db
 from ..markdown import library_link_target, render
-from ..models import Item, Municipality, Region
+from ..models import Item, Municipality, Region, TaxonomyTerm
 from ..services import items as item_service
 from ..services import people as people_service
 from ..services.items import front_matter, normalise_newlines
 from . import bp
 from .filters import PATH_TYPES, TYPE_PATHS, item_url
+from .resume import resumed_form
 
 PHASES = list(taxonomy.BUILTIN["phase"])
 TYPE_HEADINGS = {"practice": "Werkwijzen", "lesson": "Geleerde lessen", "profile": "Sleutelfiguren"}
@@ -23,10 +26,9 @@ MAX_QUERY = 500
 
 
 def _int_arg(name: str, default: int, lo: int = 1, hi: int = 1000) -> int:
-    try:
-        return max(lo, min(hi, int(request.args.get(name, default))))
-    except (TypeError, ValueError):
-        return default
+    from .paging import int_arg  # one rule for numbers in URLs (clamped, never a 500)
+
+    return int_arg(name, default, lo, hi)
 
 
 def _facet_names(facets: dict[str, dict[str, int]]) -> dict[str, dict[str, str]]:
@@ -49,9 +51,17 @@ def home():
         "web/home.html",
         recent=item_service.recent_items(current_user, limit=6),
         featured=item_service.recent_items(current_user, limit=3, featured=True),
+        featured_collections=_featured_collections(),
         phases=PHASES,
         counts=_type_counts(),
     )
+
+
+def _featured_collections() -> list:
+    """Featured dossiers with at least one entry the viewer may see (issue #4)."""
+    from ..services.collections import featured_collections
+
+    return featured_collections(current_user, limit=3)
 
 
 def _type_counts() -> dict[str, int]:
@@ -71,6 +81,10 @@ def search_page(preset: dict[str, list[str]] | None = None, heading: str | None 
     sort = request.args.get("sorteer", "relevance")
     result = search.search(current_user, text, filters=filters, page=page,
                            per_page=10, sort=sort if sort in search.SORTS else "relevance")
+    if page > result.pages:  # beyond the last page: show the last one, not "Pagina 1000 van 2"
+        page = result.pages
+        result = search.search(current_user, text, filters=filters, page=page,
+                               per_page=10, sort=sort if sort in search.SORTS else "relevance")
     people_service.record_profile_search(current_user, [h.id for h in result.hits if h.type == "profile"])
     if preset is None and page == 1 and (text.strip() or filters):  # issue #9: anonymous statistics
         from ..services.insight import log_search
@@ -91,16 +105,26 @@ def browse_type(type_path: str):
     return search_page(preset={"type": [item_type]}, heading=TYPE_HEADINGS[item_type])
 
 
+def _term_label(kind: str, key: str) -> str:
+    """The Dutch label of ``key`` in the controlled list ``kind`` (built in,
+    or added by a library's taxonomy.yaml: ``TaxonomyTerm``); 404 for a key
+    in neither, so no page exists for a made-up theme or phase."""
+    if key in taxonomy.BUILTIN[kind]:
+        return taxonomy.label(kind, key)
+    term = db.session.scalar(select(TaxonomyTerm).where(TaxonomyTerm.kind == kind, TaxonomyTerm.key == key))
+    if term is None:
+        abort(404)
+    return term.label_nl or key
+
+
 @bp.route("/fasen/<phase>")
 def browse_phase(phase: str):
-    if phase not in taxonomy.BUILTIN["phase"]:
-        abort(404)
-    return search_page(preset={"phase": [phase]}, heading="Fase: " + taxonomy.label("phase", phase))
+    return search_page(preset={"phase": [phase]}, heading="Fase: " + _term_label("phase", phase))
 
 
 @bp.route("/themas/<theme>")
 def browse_theme(theme: str):
-    return search_page(preset={"theme": [theme]}, heading="Thema: " + taxonomy.label("theme", theme))
+    return search_page(preset={"theme": [theme]}, heading="Thema: " + _term_label("theme", theme))
 
 
 @bp.route("/gemeenten")
@@ -126,15 +150,32 @@ def about():
     return render_template("web/about.html")
 
 
+#: href the resolver gives a link to an item the viewer may not see (or that
+#: does not exist); ``_render_body`` then keeps only the link's text.
+_HIDDEN_LINK = "#verborgen-koppeling"
+_HIDDEN_ANCHOR = re.compile(r'<a\b[^>]*\bhref="' + re.escape(_HIDDEN_LINK) + r'"[^>]*>(.*?)</a>', re.S)
+
+
 def _resolver(item_type: str):
+    """Links between library files (``../profiles/x.md``) become page URLs,
+    but only to items the current user may see (``permissions.can_view``):
+    a link to a hidden or missing item must not name it (issue #5)."""
     def resolve(href: str):
         target = library_link_target(href, item_type)
         if target is None:
             return None
         t, slug, anchor = target
+        if not item_service.items_by_slugs(current_user, [slug], types=(t,)):
+            return _HIDDEN_LINK
         return item_url(t, slug) + anchor
 
     return resolve
+
+
+def _render_body(body: str, item_type: str) -> str:
+    """An item's Markdown body as HTML for the current user; a link to an
+    item they may not see is reduced to its text."""
+    return _HIDDEN_ANCHOR.sub(r"\1", render(body, _resolver(item_type)))
 
 
 @bp.route("/<any(werkwijzen, lessen, sleutelfiguren):type_path>/<slug>")
@@ -159,7 +200,7 @@ def item(type_path: str, slug: str):
     if obj.type == "profile":  # the privacy audit (issue #5)
         people_service.record_profile_view(current_user, obj, contact_shown=show_contact)
     response = render_template(
-        "web/item.html", item=obj, html=render(obj.body, _resolver(obj.type)),
+        "web/item.html", item=obj, html=_render_body(obj.body, obj.type),
         contact=contact, related=related_items, similar=similar, contact_for=contact_for,
         show_contact=show_contact,
     )
@@ -174,12 +215,13 @@ FORM_WORDS = {"tags", "expertise", "languages", "communities"}
 FORM_BOOLS = {"formal", "outside_office_hours"}
 
 
-def _form_data(item_type: str) -> tuple[dict, str]:
-    """Read the item form into a front-matter mapping (what the importer also
-    validates) and the Markdown body. Unknown form fields are ignored."""
+def _form_data(item_type: str, form=None) -> tuple[dict, str]:
+    """Read the item form (``form``, default the request's) into a front-matter
+    mapping (what the importer also validates) and the Markdown body. Unknown
+    form fields are ignored."""
     from ..validation import allowed_keys
 
-    f = request.form
+    f = request.form if form is None else form
     data: dict = {}
     for key in allowed_keys(item_type):
         if key in ("type", "slug", "region"):  # not on the form: never taken from a request
@@ -243,6 +285,9 @@ def create(type_path: str):
     if not permissions.can_create(current_user, item_type):
         abort(403)
     if request.method == "GET":
+        resumed = resumed_form(item_type, None)  # text kept when the session expired (issue #4)
+        if resumed is not None:
+            return resumed
         values = {"municipality": current_user.municipality.name if current_user.municipality else ""}
         return _form_context(item_type, values, item_service.template_body(item_type))
     return _save(item_type, None)
@@ -256,6 +301,9 @@ def edit(type_path: str, slug: str):
     if not permissions.can_edit(current_user, obj):
         abort(403)
     if request.method == "GET":
+        resumed = resumed_form(item_type, obj)  # text kept when the session expired (issue #4)
+        if resumed is not None:
+            return resumed
         change = item_service.open_change(obj) if obj.status == "published" else None
         if change is not None and not permissions.can_publish(current_user, obj):
             # An author continues from their change waiting for (or returned
@@ -272,7 +320,7 @@ def _save(item_type: str, obj: Item | None):
         if key in shown:
             shown[key] = ", ".join(shown[key])
     if request.form.get("action") == "preview":
-        return _form_context(item_type, shown, body, preview=render(body, _resolver(item_type)), obj=obj)
+        return _form_context(item_type, shown, body, preview=_render_body(body, item_type), obj=obj)
     if obj is not None:
         data.setdefault("status", obj.status)
     try:
