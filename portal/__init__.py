@@ -100,6 +100,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from .web.resume import bp as resume_bp
 
     app.register_blueprint(resume_bp)
+    from .web.public import register as register_public_gate
+
+    register_public_gate(app)
     register_error_handlers(app)
 
     from .web.filters import register as register_filters

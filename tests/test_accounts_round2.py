@@ -227,15 +227,15 @@ def crash_app(tmp_path):
     return app
 
 
-def test_500_page_shows_the_request_id_and_only_mentions_input_on_writes(crash_app):
-    client = crash_app.test_client()
+def test_500_page_shows_the_request_id_and_only_mentions_input_on_writes(crash_app, client_for):
+    client = client_for(crash_app, EMAIL)  # the test route is not on the public list
     resp = client.get("/kapot", headers={"X-Request-ID": "abcdef1234567890"})
     html = resp.get_data(as_text=True)
     assert resp.status_code == 500
     assert resp.headers["X-Request-ID"] == "abcdef1234567890"
     assert "abcdef1234567890" in html
     assert "niet opgeslagen" not in html
-    resp = client.post("/kapot", data={"csrf_token": csrf_token(client, "/inloggen")})
+    resp = client.post("/kapot", data={"csrf_token": csrf_token(client, "/")})
     html = resp.get_data(as_text=True)
     assert resp.status_code == 500 and "niet opgeslagen" in html
     assert resp.headers["X-Request-ID"] in html  # a fresh id, shown too
