@@ -71,7 +71,8 @@ def test_production_cookies_are_secure(tmp_path):
 
 def test_logs_are_json_lines_with_request_id(tmp_path):
     code = """
-import logging, portal
+import logging, portal, portal.web.public as public
+public.PUBLIC_ENDPOINTS = public.PUBLIC_ENDPOINTS | {'boom'}  # a test route, open to anonymous visitors
 app = portal.create_app({'INSTANCE_PATH': %r, 'INDEX_DIR': %r, 'SECRET_KEY': 'x' * 40})
 @app.route('/boom')
 def boom():
@@ -140,7 +141,10 @@ def test_cli_backup_restore(app, tmp_path):
     assert result.exit_code == 1 and "Geen back-up" in result.output
 
 
-def test_proxyfix_trusts_the_configured_proxy_only(tmp_path):
+def test_proxyfix_trusts_the_configured_proxy_only(tmp_path, monkeypatch):
+    from portal.web import public
+
+    monkeypatch.setattr(public, "PUBLIC_ENDPOINTS", public.PUBLIC_ENDPOINTS | {"who"})  # the test route
     seen = {}
 
     def make(count):
