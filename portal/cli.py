@@ -59,7 +59,7 @@ def _die(message: str) -> None:
 def register_commands(app) -> None:
     for cmd in (init_command, import_command, export_command, reindex_command,
                 create_user_command, serve_command, search_command, index_check_command,
-                backup_command, restore_command, region_command):
+                backup_command, restore_command, region_command, search_index_group):
         app.cli.add_command(cmd)
     app.cli.add_command(consent_check_command)
     app.cli.add_command(send_mail_command)
@@ -223,6 +223,20 @@ def index_check_command() -> None:
     click.echo(f"{len(result['missing'])} ontbrekend, {len(result['orphaned'])} verweesd.")
     if any(result.values()):
         sys.exit(1)
+
+
+@click.group("search-index")
+def search_index_group() -> None:
+    """The search index (derived from the database).
+
+    \b
+    Example:
+      portal search-index check
+    """
+
+
+# `portal search-index check` (the issue's spelling) and `portal search-index-check` are one command.
+search_index_group.add_command(index_check_command, name="check")
 
 
 @click.command("region")

@@ -71,6 +71,8 @@ def test_reindex_and_check(app):
     assert result.exit_code == 0 and "geïndexeerd" in result.output
     result = run(app, "search-index-check")
     assert result.exit_code == 0 and "0 ontbrekend, 0 verweesd" in result.output
+    result = run(app, "search-index", "check")  # the same command, as issue #6 spells it
+    assert result.exit_code == 0 and "0 ontbrekend, 0 verweesd" in result.output
     assert run(app, "reindex", "--catch-up").exit_code == 0
 
 
