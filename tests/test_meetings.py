@@ -25,6 +25,7 @@ from portal.services.items import SYSTEM, save_item
 from portal.services.library import create_user, set_region
 
 from .conftest import PASSWORD, csrf_token, make_app
+from .stubs import DELFT, LOOSE, UTRECHT, U
 from .test_browser import (
     browser,  # noqa: F401  (the headless Chromium fixture)
     see,
@@ -38,22 +39,6 @@ MEMBER_U = "lid@utrecht.example.org"
 
 
 # -- the predicates on their own ---------------------------------------------------------
-class U(NS):
-    is_authenticated = True
-    is_active = True
-
-    def has_role(self, role):
-        order = ("member", "contributor", "curator", "admin")
-        return order.index(self.role) >= order.index(role)
-
-    @property
-    def region_id(self):
-        return self.municipality.region_id if self.municipality else None
-
-
-DELFT = NS(cbs_code="GM0503", region_id=1)
-UTRECHT = NS(cbs_code="GM0344", region_id=2)
-LOOSE = NS(cbs_code="GM0001", region_id=None)
 ANON = None
 MEMBER_D = U(id=1, role="member", municipality=DELFT)
 CONTRIB_D = U(id=2, role="contributor", municipality=DELFT)

@@ -9,21 +9,7 @@ import pytest
 
 from portal import permissions as p
 
-DELFT = NS(cbs_code="GM0503", region_id=1)
-UTRECHT = NS(cbs_code="GM0344", region_id=2)
-
-
-class U(NS):
-    is_authenticated = True
-    is_active = True
-
-    def has_role(self, role):
-        order = ("member", "contributor", "curator", "admin")
-        return order.index(self.role) >= order.index(role)
-
-    @property
-    def region_id(self):
-        return self.municipality.region_id if self.municipality else None
+from .stubs import DELFT, UTRECHT, U
 
 
 ANON = None
