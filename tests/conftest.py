@@ -4,8 +4,10 @@ through the services, never by writing rows behind their back."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import threading
 from pathlib import Path
 
 import pytest
@@ -106,6 +108,22 @@ def _client(app, email=None):
     if email:
         login(client, email)
     return client
+
+
+@contextlib.contextmanager
+def serving(app):
+    """Serve ``app`` on a free loopback port in a thread; yields its base URL
+    (``http://127.0.0.1:PORT``) and stops the server afterwards."""
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
 
 
 def csrf_token(client, path="/inloggen") -> str:

@@ -12,13 +12,11 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
-import threading
 from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
 
-from .conftest import PASSWORD
+from .conftest import PASSWORD, serving
 
 pytestmark = pytest.mark.browser
 
@@ -70,11 +68,8 @@ def base_url(tmp_path_factory):
             "```\nconst eenHeelLangeRegelCode = 'zonder spaties' + 'die niet mag afbreken' + 'en toch past';\n```\n\n"
             + "Lange alinea over het netwerk. " * 200)
         assert f"/lessen/{long_item.slug}" == LONG_ITEM
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+    with serving(app) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")
@@ -82,18 +77,10 @@ def driver():
     if not (CHROMIUM and CHROMEDRIVER):
         pytest.skip("accessibility tests need Debian's chromium and chromium-driver "
                     "(apt-get install chromium chromium-driver); no browser is downloaded")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
+    from .test_browser import start_chromium
 
     profile = tempfile.mkdtemp(prefix="portal-a11y-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-                "--no-first-run", "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", f"--user-data-dir={profile}", "--window-size=1280,1000"):
-        options.add_argument(arg)
-    drv = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    drv = start_chromium(profile, **{"goog:loggingPrefs": {"browser": "ALL"}})
     drv.set_script_timeout(30)
     yield drv
     drv.quit()

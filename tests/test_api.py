@@ -12,7 +12,7 @@ import frontmatter
 import pytest
 from sqlalchemy import select
 
-from .conftest import CONTENT, PASSWORD, csrf_token, make_app
+from .conftest import CONTENT, PASSWORD, csrf_token, make_app, serving
 from portal.extensions import db
 from portal.models import ApiToken, Item, User
 from portal.services.api_tokens import create_token, revoke_token
@@ -479,17 +479,9 @@ def test_follow_imports_public_items_with_source_and_keeps_them_up_to_date(tmp_p
 
 
 def test_follow_command_reads_another_portal_over_http(tmp_path):
-    import threading
-
-    from werkzeug.serving import make_server
-
     source = make_app(tmp_path / "bron")
     follower = make_app(tmp_path / "volger", content=False)
-    server = make_server("127.0.0.1", 0, source, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        url = f"http://127.0.0.1:{server.server_port}"
+    with serving(source) as url:
         runner = follower.test_cli_runner()
         result = runner.invoke(args=["follow", url, "--type", "lesson"])
         assert result.exit_code == 0, result.output
@@ -500,33 +492,20 @@ def test_follow_command_reads_another_portal_over_http(tmp_path):
             assert {i.extra["source"]["portal"] for i in rows} == {url}
         assert runner.invoke(args=["follow", "ftp://example.org"]).exit_code == 1
         assert runner.invoke(args=["follow", f"{url}/bestaat-niet"]).exit_code == 1
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)
 
 
 def test_follow_waits_out_the_sources_rate_limit(tmp_path):
-    import threading
-
-    from werkzeug.serving import make_server
-
     from portal.api.follow import FollowError, http_json
 
     source = make_app(tmp_path / "bron", content=False, API_RATE_LIMIT="1 per minute")
-    server = make_server("127.0.0.1", 0, source, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        url = f"http://127.0.0.1:{server.server_port}/api/v1/taxonomy"
+    with serving(source) as base:
+        url = f"{base}/api/v1/taxonomy"
         assert "theme" in http_json(url)
         waits = []
         with pytest.raises(FollowError):
             http_json(url, sleep=waits.append)
         # the source's 429 carries Retry-After (the seconds left of its minute): waited out as given
         assert len(waits) == 4 and all(1.0 <= w <= 60.0 for w in waits), waits
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)
 
 
 # -- schemathesis ----------------------------------------------------------------------------

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-import threading
 
 import pytest
-from werkzeug.serving import make_server
 
-from .conftest import PASSWORD
+from .conftest import PASSWORD, serving
 
 pytestmark = pytest.mark.browser
 
@@ -23,32 +21,37 @@ def live_server(tmp_path_factory):
     from .conftest import make_app
 
     app = make_app(tmp_path_factory.mktemp("browser"))
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+    with serving(app) as base:
+        yield base
 
 
 @pytest.fixture
 def browser():
     if not (CHROMIUM and CHROMEDRIVER):
         pytest.skip("browser tests need Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
     profile = tempfile.mkdtemp(prefix="portal-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-                "--no-first-run", "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", f"--user-data-dir={profile}", "--window-size=1280,1000"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver = start_chromium(profile)
     driver.implicitly_wait(5)
     yield driver
     driver.quit()
     shutil.rmtree(profile, ignore_errors=True)
+
+
+def start_chromium(profile: str, **capabilities):
+    """Debian's headless Chromium through its chromedriver, with its own
+    profile folder and no background traffic; ``capabilities`` are set as given."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for name, value in capabilities.items():
+        options.set_capability(name, value)
+    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", f"--user-data-dir={profile}", "--window-size=1280,1000"):
+        options.add_argument(arg)
+    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
 
 
 def see(browser, text, timeout=10):

@@ -24,7 +24,7 @@ from portal.network import meetings as svc
 from portal.services.items import SYSTEM, save_item
 from portal.services.library import create_user, set_region
 
-from .conftest import PASSWORD, csrf_token, make_app
+from .conftest import PASSWORD, csrf_token, make_app, serving
 from .stubs import DELFT, LOOSE, UTRECHT, U
 from .test_browser import (
     browser,  # noqa: F401  (the headless Chromium fixture)
@@ -621,13 +621,8 @@ def test_report_notes_and_linked_practices(net_app, client_for):
 # -- in a browser --------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def meetings_server(net_app):
-    from werkzeug.serving import make_server
-
-    server = make_server("127.0.0.1", 0, net_app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+    with serving(net_app) as base:
+        yield base
 
 
 @pytest.mark.browser

@@ -19,7 +19,7 @@ from portal.network import questions as svc
 from portal.services.items import SYSTEM
 from portal.services.library import create_user, set_region
 
-from .conftest import PASSWORD, csrf_token, make_app
+from .conftest import PASSWORD, csrf_token, make_app, serving
 from .stubs import DELFT, LOOSE, UTRECHT, U
 from .test_browser import (
     browser,  # noqa: F401  (the headless Chromium fixture)
@@ -362,15 +362,8 @@ def test_huge_ids_in_question_urls_are_not_found(net_app, client_for):
 
 @pytest.fixture(scope="module")
 def network_server(net_app):
-    import threading
-
-    from werkzeug.serving import make_server
-
-    server = make_server("127.0.0.1", 0, net_app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+    with serving(net_app) as base:
+        yield base
 
 
 @pytest.mark.browser

@@ -6,12 +6,11 @@ at once; a second edit waits for review while the first version stays live."""
 
 from __future__ import annotations
 
-import threading
 
 import pytest
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
+from .conftest import serving
 from .test_browser import browser, login, logout, see  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.browser
@@ -34,11 +33,8 @@ def live_app(tmp_path_factory):
         db.session.scalar(select(Municipality).where(Municipality.name == "Delft")).region = west
         db.session.scalar(select(Municipality).where(Municipality.name == "Utrecht")).region = mid
         db.session.commit()
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield app, f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+    with serving(app) as base:
+        yield app, base
 
 
 def click(driver, text):
