@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from .. import permissions, search
@@ -259,7 +259,14 @@ def set_region(actor: Any, name: str, municipalities: list[str]) -> tuple[Region
         # follows them into the new region; a region named on purpose, other
         # than the municipalities' old one, stays.
         if item.region_id is None or item.region_id == derived_before[item.id]:
-            item.region = derived_region(item)
+            new_region = derived_region(item)
+            if item.region_id != getattr(new_region, "id", None):
+                # A table-level UPDATE: moving a municipality is no edit of the
+                # item's text, so its optimistic-locking version stays and a
+                # form someone has open still saves without a conflict page.
+                db.session.execute(update(Item.__table__).where(Item.__table__.c.id == item.id)
+                                   .values(region_id=getattr(new_region, "id", None)))
+                db.session.expire(item, ["region", "region_id"])
         log_search_change(item.id)  # its permission labels and region facet change
     audit(actor, "region.set", name, municipalities=[m.cbs_code for m in found])
     db.session.commit()
