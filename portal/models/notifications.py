@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
@@ -44,3 +44,7 @@ class OutboxMessage(db.Model):
     sent_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_error: Mapped[str] = mapped_column(String(500), default="", server_default="")
+    #: Issue #9 (digests): an HTML alternative to ``body`` ("" = plain text
+    #: only) and extra headers (``{"List-Unsubscribe": "<https://...>", ...}``).
+    html_body: Mapped[str] = mapped_column(Text, default="", server_default="")
+    headers: Mapped[dict | None] = mapped_column(JSON)
