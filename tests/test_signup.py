@@ -52,10 +52,16 @@ def mails_to(app, address: str) -> list[OutboxMessage]:
         return list(rows)
 
 
-def link_in(message: OutboxMessage) -> str:
-    m = re.search(r"https?://\S+(/account-bevestigen/\S+)", message.body)
+def link_in(message: OutboxMessage, kind: str = "account") -> str:
+    m = re.search(rf"https?://\S+(/{kind}-bevestigen/\S+)", message.body)
     assert m, message.body
     return m.group(1)
+
+
+def confirm_request(app, client, email: str, password: str = NEW_PASSWORD):
+    """Use the address link of ``email``'s latest access-request mail."""
+    path = link_in(mails_to(app, email)[-1], "aanvraag")
+    return client.post(path, data={"csrf_token": csrf_token(client, path), "password": password})
 
 
 def try_login(client, email, password):
@@ -189,6 +195,7 @@ def test_access_request_decided_by_the_regions_curator(sapp, client_for):
     assert "Korte toelichting" in missing.get_data(as_text=True) and 'id="motivation-fout"' in missing.get_data(as_text=True)
     resp = sign_up(anon, email="kees@gmail.example", name="Kees", motivation="Jongerenwerker bij de wijkpost.")
     assert resp.status_code == 302
+    assert confirm_request(sapp, anon, "kees@gmail.example").status_code == 302
     with sapp.app_context():
         req = db.session.scalar(select(AccessRequest).where(AccessRequest.email == "kees@gmail.example"))
         rid = req.id
@@ -198,7 +205,7 @@ def test_access_request_decided_by_the_regions_curator(sapp, client_for):
                                           .where(Notification.kind == "access_request")))
     assert {"curator@delft.example.org", "beheer@example.org"} <= notified  # the area's curator, the admins
     assert OTHER_CURATOR not in notified and "lid@delft.example.org" not in notified
-    assert "ontvangen" in mails_to(sapp, "kees@gmail.example")[0].subject
+    assert "ontvangen" in mails_to(sapp, "kees@gmail.example")[-1].subject
     assert try_login(client_for(sapp), "kees@gmail.example", NEW_PASSWORD).status_code == 400
 
     utrecht = client_for(sapp, OTHER_CURATOR)
@@ -234,7 +241,9 @@ def test_access_request_decided_by_the_regions_curator(sapp, client_for):
 
 
 def test_refusal_needs_a_reason_and_mails_it(sapp, client_for):
-    sign_up(client_for(sapp), email="piet@hotmail.example", name="Piet", motivation="Vrijwilliger.")
+    applicant = client_for(sapp)
+    sign_up(applicant, email="piet@hotmail.example", name="Piet", motivation="Vrijwilliger.")
+    assert confirm_request(sapp, applicant, "piet@hotmail.example").status_code == 302
     with sapp.app_context():
         rid = db.session.scalar(select(AccessRequest.id).where(AccessRequest.email == "piet@hotmail.example"))
     curator = client_for(sapp, "curator@delft.example.org")
@@ -270,7 +279,7 @@ def test_unknown_fields_are_ignored(sapp, client_for):
         user = db.session.scalar(select(User).where(User.email == "an.devries@delft.nl"))
         assert (user.role, user.municipality.cbs_code) == ("member", "GM0503")
         req = db.session.scalar(select(AccessRequest).where(AccessRequest.email == "x@elders.example"))
-        assert (req.status, req.user_id, req.municipality.cbs_code) == ("pending", None, "GM0503")
+        assert (req.status, req.user_id, req.municipality.cbs_code) == ("unconfirmed", None, "GM0503")
 
 
 def test_same_answer_for_an_existing_address(sapp, client_for):
@@ -395,7 +404,11 @@ def test_names_are_escaped_on_every_page(sapp, client_for):
     evil = '<script>alert(1)</script>Eva'
     client = client_for(sapp)
     sign_up(client, name=evil, email="eva@delft.nl")
-    sign_up(client_for(sapp), name=evil, email="eva@elders.example", motivation=evil)
+    applicant = client_for(sapp)
+    sign_up(applicant, name=evil, email="eva@elders.example", motivation=evil)
+    page = applicant.get(link_in(mails_to(sapp, "eva@elders.example")[0], "aanvraag")).get_data(as_text=True)
+    assert "<script>alert" not in page and "&lt;script&gt;alert" in page
+    assert confirm_request(sapp, applicant, "eva@elders.example").status_code == 302
     page = client.get(link_in(mails_to(sapp, "eva@delft.nl")[0])).get_data(as_text=True)
     assert "<script>alert" not in page and "&lt;script&gt;alert" in page
     with sapp.app_context():
@@ -404,3 +417,185 @@ def test_names_are_escaped_on_every_page(sapp, client_for):
     for path in ("/beheer/toegangsverzoeken", f"/beheer/toegangsverzoeken/{rid}"):
         html = curator.get(path).get_data(as_text=True)
         assert "<script>alert" not in html and "&lt;script&gt;alert" in html, path
+
+
+# -- access requests prove the address first ------------------------------------------------------
+
+
+def _request_row(app, email):
+    with app.app_context():
+        row = db.session.scalar(select(AccessRequest).where(AccessRequest.email == email))
+        db.session.expunge_all()
+        return row
+
+
+def _notified(app) -> set[str]:
+    with app.app_context():
+        return set(db.session.scalars(select(User.email).join(Notification, Notification.user_id == User.id)
+                                      .where(Notification.kind == "access_request")))
+
+
+def test_access_request_reaches_curators_only_after_the_address_is_confirmed(sapp, client_for):
+    applicant = client_for(sapp)
+    assert sign_up(applicant, email="kim@elders.example", name="Kim", motivation="Buurtcoach.").status_code == 302
+    row = _request_row(sapp, "kim@elders.example")
+    assert row.status == "unconfirmed" and row.token_hash and row.confirmed_at is None
+    assert _notified(sapp) == set()  # nobody is told yet
+    with sapp.app_context():
+        assert db.session.scalar(select(func.count(OutboxMessage.id)).where(
+            OutboxMessage.to_address != "kim@elders.example")) == 0
+    [mail] = mails_to(sapp, "kim@elders.example")
+    assert "Bevestig uw aanvraag" in mail.subject and "48 uur" in mail.body
+    path = link_in(mail, "aanvraag")
+    curator = client_for(sapp, "curator@delft.example.org")
+    admin = client_for(sapp, "beheer@example.org")
+    for who in (curator, admin):
+        assert "kim@elders.example" not in who.get("/beheer/toegangsverzoeken").get_data(as_text=True)
+        assert who.get(f"/beheer/toegangsverzoeken/{row.id}").status_code == 404
+        token = csrf_token(who, "/beheer/toegangsverzoeken")
+        assert who.post(f"/beheer/toegangsverzoeken/{row.id}/goedkeuren",
+                        data={"csrf_token": token}).status_code == 404
+
+    page = applicant.get(path)  # GET shows a button and changes nothing
+    assert page.status_code == 200 and "Aanvraag bevestigen" in page.get_data(as_text=True)
+    assert page.headers["Referrer-Policy"] == "no-referrer"
+    assert _request_row(sapp, "kim@elders.example").status == "unconfirmed"
+    assert applicant.post(path, data={"password": NEW_PASSWORD}).status_code == 400  # no CSRF token
+    token = csrf_token(applicant, path)
+    wrong = applicant.post(path, data={"csrf_token": token, "password": PASSWORD})
+    assert wrong.status_code == 400 and 'id="password-fout"' in wrong.get_data(as_text=True)
+    assert _request_row(sapp, "kim@elders.example").status == "unconfirmed" and _notified(sapp) == set()
+
+    done = applicant.post(path, data={"csrf_token": token, "password": NEW_PASSWORD})
+    assert done.status_code == 302
+    row = _request_row(sapp, "kim@elders.example")
+    assert row.status == "pending" and row.token_hash is None and row.confirmed_at is not None
+    notified = _notified(sapp)
+    assert {"curator@delft.example.org", "beheer@example.org"} <= notified and OTHER_CURATOR not in notified
+    assert "ontvangen" in mails_to(sapp, "kim@elders.example")[-1].subject
+    assert "kim@elders.example" in curator.get("/beheer/toegangsverzoeken").get_data(as_text=True)
+    again = applicant.post(path, data={"csrf_token": token, "password": NEW_PASSWORD})
+    assert again.status_code == 400 and "al gebruikt" in again.get_data(as_text=True)
+    with sapp.app_context():  # one notification per decider, not one more for the reused link
+        assert db.session.scalar(select(func.count(Notification.id)).where(
+            Notification.kind == "access_request")) == len(notified)
+    actions = audit_actions(sapp)
+    assert actions.index("signup.submit") < actions.index("signup.request")
+
+
+def test_unconfirmed_request_link_forged_expired_replaced_and_purged(sapp, client_for):
+    from datetime import timedelta
+
+    from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+
+    from portal.models.base import utcnow
+
+    client = client_for(sapp)
+    sign_up(client, email="lou@elders.example", name="Lou", motivation="Eerste poging.")
+    sign_up(client, email="lou@elders.example", name="Lou Smit", motivation="Tweede poging.")
+    first, second = mails_to(sapp, "lou@elders.example")
+    with sapp.app_context():  # a repeat renews the one unconfirmed request, it does not add one
+        rows = db.session.scalars(select(AccessRequest).where(AccessRequest.email == "lou@elders.example")).all()
+        assert [(r.name, r.motivation) for r in rows] == [("Lou Smit", "Tweede poging.")]
+    stale = client.get(link_in(first, "aanvraag"))
+    assert stale.status_code == 400 and "vervangen" in stale.get_data(as_text=True)
+    path = link_in(second, "aanvraag")
+    assert client.get(path).status_code == 200
+    forged = client.get(path[:-3] + ("AAA" if not path.endswith("AAA") else "BBB"))
+    assert forged.status_code == 400 and "klopt niet" in forged.get_data(as_text=True)
+    # an account-confirmation token is no access-request token (different salt), and vice versa
+    token = path.rsplit("/", 1)[1]
+    assert client.get(f"/account-bevestigen/{token}").status_code == 400
+
+    class Old(TimestampSigner):
+        def get_timestamp(self):
+            return int(time.time()) - 49 * 3600
+
+    with sapp.app_context():
+        _ok, payload = service._serializer(service.REQUEST_SALT).loads_unsafe(token)
+        old = URLSafeTimedSerializer(sapp.config["SECRET_KEY"], salt=service.REQUEST_SALT, signer=Old).dumps(payload)
+    page = client.get(f"/aanvraag-bevestigen/{old}")
+    assert page.status_code == 400 and "verlopen" in page.get_data(as_text=True)
+
+    # Past its 48 hours (stored expiry), the link is refused and the request (with its hash) is deleted.
+    with sapp.app_context():
+        row = db.session.scalar(select(AccessRequest).where(AccessRequest.email == "lou@elders.example"))
+        row.expires_at = utcnow() - timedelta(minutes=1)
+        db.session.commit()
+    page = client.get(path)
+    assert page.status_code == 400 and "verlopen" in page.get_data(as_text=True)
+    resp = client.post(path, data={"csrf_token": csrf_token(client, "/account-aanvragen"), "password": NEW_PASSWORD})
+    assert resp.status_code == 400 and _notified(sapp) == set()
+    sign_up(client_for(sapp), email="ander@elders.example", name="Ander", motivation="x")  # housekeeping on the way
+    with sapp.app_context():
+        assert db.session.scalar(select(AccessRequest).where(AccessRequest.email == "lou@elders.example")) is None
+        row = db.session.scalar(select(AccessRequest).where(AccessRequest.email == "ander@elders.example"))
+        row.expires_at = utcnow() - timedelta(minutes=1)
+        db.session.commit()
+        assert service.purge_unconfirmed_requests() == 1
+        assert db.session.scalar(select(func.count(AccessRequest.id))) == 0
+
+
+def test_same_answer_for_allowed_request_and_existing(sapp, client_for):
+    allowed = sign_up(client_for(sapp), email="nina@delft.nl", name="Nina")
+    request = sign_up(client_for(sapp), email="nina@elders.example", name="Nina", motivation="x")
+    existing = sign_up(client_for(sapp), email="lid@delft.example.org", municipality="GM0344", motivation="x")
+    answers = {(r.status_code, r.headers["Location"]) for r in (allowed, request, existing)}
+    assert answers == {(302, "/account-aanvragen/verstuurd")}
+    assert _notified(sapp) == set()
+
+
+def test_a_repeat_after_confirmation_is_not_announced_twice(sapp, client_for):
+    first = client_for(sapp)
+    sign_up(first, email="sam@elders.example", name="Sam", motivation="x")
+    sign_up(first, email="sam@elders.example", name="Sam", motivation="x")
+    # Two links of the same request: only the newest works.
+    assert confirm_request(sapp, first, "sam@elders.example").status_code == 302
+    assert sign_up(first, email="sam@elders.example", name="Sam", motivation="x").status_code == 302
+    assert "nog beoordeeld" in mails_to(sapp, "sam@elders.example")[-1].subject
+    with sapp.app_context():
+        assert db.session.scalar(select(func.count(AccessRequest.id))) == 1
+        assert db.session.scalar(select(func.count(Notification.id)).where(
+            Notification.kind == "access_request")) == len(_notified(sapp))
+
+
+# -- the way in for those who decide --------------------------------------------------------------
+
+
+def test_menu_and_dashboard_link_to_the_requests_with_their_count(sapp, client_for):
+    applicant = client_for(sapp)
+    sign_up(applicant, email="jo@elders.example", name="Jo", motivation="x")
+    curator = client_for(sapp, "curator@delft.example.org")
+    nav = re.compile(r'<a href="/beheer/toegangsverzoeken">Toegangsverzoeken(.*?)</a>', re.S)
+    m = nav.search(curator.get("/").get_data(as_text=True))
+    assert m and "badge" not in m.group(1)  # unconfirmed requests are not counted
+    assert "0 openstaand" in curator.get("/curatie").get_data(as_text=True)
+    confirm_request(sapp, applicant, "jo@elders.example")
+    for email in ("curator@delft.example.org", "beheer@example.org"):
+        html = client_for(sapp, email).get("/").get_data(as_text=True)
+        m = nav.search(html)
+        assert m and re.search(r'badge-count">1<', m.group(1)), email
+    assert "1 openstaand" in curator.get("/curatie").get_data(as_text=True)
+    other = client_for(sapp, OTHER_CURATOR)  # another region: the link, without this request's count
+    m = nav.search(other.get("/").get_data(as_text=True))
+    assert m and "badge" not in m.group(1)
+    for email in ("lid@delft.example.org", None):
+        html = client_for(sapp, email).get("/").get_data(as_text=True)
+        assert "Toegangsverzoeken" not in html and "/beheer/toegangsverzoeken" not in html
+
+
+def test_confirming_when_the_address_already_has_an_open_request_drops_the_duplicate(sapp, client_for):
+    """Two sign-ups racing past each other can leave an unconfirmed request
+    beside an open one; confirming it then adds nothing and tells nobody."""
+    applicant = client_for(sapp)
+    sign_up(applicant, email="ria@elders.example", name="Ria", motivation="x")
+    with sapp.app_context():  # the other, already confirmed request of the same address
+        db.session.add(AccessRequest(email="ria@elders.example", name="Ria", municipality_id=db.session.scalar(
+            select(AccessRequest.municipality_id)), password_hash="", motivation="eerder", status="pending",
+            reason=""))
+        db.session.commit()
+    assert confirm_request(sapp, applicant, "ria@elders.example").status_code == 302
+    with sapp.app_context():
+        rows = db.session.scalars(select(AccessRequest).where(AccessRequest.email == "ria@elders.example")).all()
+        assert [(r.status, r.motivation) for r in rows] == [("pending", "eerder")]
+    assert _notified(sapp) == set()

@@ -1,6 +1,7 @@
 """Vetted membership (issue #9) as a person clicks it, in Debian's headless
 Chromium: sign up from an allowed domain and confirm through the link in the
-outbox; request access from another domain, a curator approves, log in."""
+outbox; request access from another domain, confirm the address through
+the mailed link, a curator finds it from the menu and approves, log in."""
 
 from __future__ import annotations
 
@@ -79,6 +80,18 @@ def _last_mail(app, address):
                                   .order_by(OutboxMessage.id.desc())).first()
 
 
+def _confirm_address(browser, app, email):
+    """Open the access request's mailed link, type the password, confirm."""
+    from selenium.webdriver.common.by import By
+
+    body = _last_mail(app, email)
+    browser.get(re.search(r"(http://\S+/aanvraag-bevestigen/\S+)", body).group(1))
+    see(browser, "Aanvraag bevestigen")
+    browser.find_element(By.ID, "f-password").send_keys(PASSWORD)
+    browser.find_element(By.CSS_SELECTOR, "form.form button[type=submit]").click()
+    see(browser, "Uw e-mailadres is bevestigd")
+
+
 def test_allowed_domain_signs_up_and_confirms_by_the_mailed_link(browser, site):
     from selenium.webdriver.common.by import By
 
@@ -101,10 +114,12 @@ def test_access_request_approved_by_curator_then_login(browser, site):
 
     app, base = site
     _fill_signup(browser, base, "Mo Haddou", "mo@buurtwerk.example", "Jongerenwerker bij Buurtwerk Delft.")
+    _confirm_address(browser, app, "mo@buurtwerk.example")
     login(browser, base, "curator@delft.example.org")
     browser.get(base + "/meldingen")
     see(browser, "Nieuwe aanvraag voor toegang")
-    browser.get(base + "/beheer/toegangsverzoeken")
+    browser.find_element(By.PARTIAL_LINK_TEXT, "Toegangsverzoeken").click()
+    see(browser, "Aanvragen voor toegang")
     browser.find_element(By.LINK_TEXT, "Mo Haddou").click()
     see(browser, "Jongerenwerker bij Buurtwerk Delft.")
     browser.find_element(By.XPATH, "//button[normalize-space()='Aanvraag goedkeuren']").click()
@@ -143,6 +158,14 @@ def test_signup_pages_have_no_wcag_violations(browser, site):
     see(browser, "klopt niet")
     check("confirm with error")
     _fill_signup(browser, base, "Iris Bos", "iris@elders.example", "Wijkagent.")
+    browser.get(re.search(r"(http://\S+/aanvraag-bevestigen/\S+)", _last_mail(app, "iris@elders.example")).group(1))
+    check("confirm request")
+    browser.find_element(By.CSS_SELECTOR, "form.form button[type=submit]").click()
+    see(browser, "Vul het wachtwoord in")
+    check("confirm request with error")
+    browser.find_element(By.ID, "f-password").send_keys(PASSWORD)
+    browser.find_element(By.CSS_SELECTOR, "form.form button[type=submit]").click()
+    see(browser, "Uw e-mailadres is bevestigd")
     login(browser, base, "curator@delft.example.org")
     browser.get(base + "/beheer/toegangsverzoeken")
     check("requests")

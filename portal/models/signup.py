@@ -14,8 +14,10 @@ from .base import utcnow
 from .places import Municipality
 from .users import User
 
-#: States of an access request.
-ACCESS_REQUEST_STATES = ("pending", "approved", "refused")
+#: States of an access request: ``unconfirmed`` until the applicant used the
+#: link mailed to the address (nobody sees or is told about it before that),
+#: then ``pending`` until a curator or admin decides.
+ACCESS_REQUEST_STATES = ("unconfirmed", "pending", "approved", "refused")
 
 
 class AllowedDomain(db.Model):
@@ -57,7 +59,13 @@ class AccessRequest(db.Model):
     """A sign-up from an address the municipality does not allow: no account
     exists until a curator of the municipality's region (or an admin)
     approves. ``password_hash`` (argon2id) is the password chosen at sign-up;
-    it moves to the account on approval and is erased on any decision."""
+    it moves to the account on approval and is erased on any decision.
+
+    The request first proves the address: ``status`` is ``unconfirmed``,
+    ``token_hash`` the SHA-256 of the mailed link's one-time nonce and
+    ``expires_at`` 48 hours after the (latest) sign-up; an unconfirmed
+    request past ``expires_at`` is deleted. Using the link sets
+    ``confirmed_at``, clears ``token_hash`` and makes it ``pending``."""
 
     __tablename__ = "access_requests"
 
@@ -68,11 +76,14 @@ class AccessRequest(db.Model):
     municipality_id: Mapped[int] = mapped_column(ForeignKey("municipalities.id"), index=True)
     password_hash: Mapped[str] = mapped_column(String(300), default="")
     motivation: Mapped[str] = mapped_column(Text, default="")
-    status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
+    status: Mapped[str] = mapped_column(String(20), default="unconfirmed", index=True)
     reason: Mapped[str] = mapped_column(Text, default="")
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     decided_at: Mapped[datetime | None] = mapped_column(DateTime)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    token_hash: Mapped[str | None] = mapped_column(String(64))
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
+    confirmed_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     municipality: Mapped[Municipality] = relationship()
     decided_by: Mapped[User | None] = relationship(foreign_keys=[decided_by_id])

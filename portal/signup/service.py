@@ -8,9 +8,17 @@ Rules:
   allow-list of the chosen municipality makes an inactive account and mails a
   signed link (itsdangerous, salt ``SALT``) that works once, for 48 hours;
   confirming it (a POST) activates the account as a ``member``.
-* Any other sign-up becomes an :class:`AccessRequest` (no account) that the
-  curators of the municipality's area and the admins see; they approve it
-  (the account is made) or refuse it with a reason. Both are mailed.
+* Any other sign-up becomes an :class:`AccessRequest` (no account). It first
+  proves the address the same way (a signed link, salt ``REQUEST_SALT``,
+  once, 48 hours; a POST with the password chosen at sign-up): until then
+  nobody is told about it, it is listed nowhere, and after 48 hours it is
+  deleted. Once confirmed, the curators of the municipality's area and the
+  admins are notified; they approve it (the account is made) or refuse it
+  with a reason. Both are mailed. (Without this step anyone could file a
+  request under someone else's address, and only the curator's judgement
+  would stand in the way.)
+* Links in these mails are built by :mod:`portal.links` (``BASE_URL``, never
+  the visitor's ``Host`` header in production).
 * The answer to a sign-up never tells whether the address has an account:
   an account holder gets an e-mail saying so instead (OWASP ASVS 5.0 6.3.x
   / Authentication Cheat Sheet, "account enumeration").
@@ -28,12 +36,12 @@ from datetime import timedelta
 from typing import Any
 
 import idna
-from flask import current_app
+from flask import current_app, url_for
 from flask_babel import gettext as _
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
 
-from .. import permissions
+from .. import links, permissions
 from ..database import begin_write
 from ..errors import NotFound, PermissionDenied, ValidationFailed
 from ..extensions import db
@@ -47,6 +55,8 @@ from ..validation import EMAIL_RE, MAX_EMAIL
 #: A confirmation link works this long, once.
 CONFIRM_LIFETIME = timedelta(hours=48)
 SALT = "portal.signup.confirm"
+#: The salt of the links that confirm the address of an access request.
+REQUEST_SALT = "portal.signup.request"
 MAX_NAME = 200
 MAX_MOTIVATION = 2000
 MAX_REASON = 2000
@@ -233,12 +243,8 @@ def validate_signup(form: dict[str, Any]) -> tuple[dict[str, str], Municipality 
     return values, muni, allowed
 
 
-def _base_url(base_url: str) -> str:
-    return (current_app.config.get("BASE_URL") or base_url or "").rstrip("/")
-
-
-def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=SALT)
+def _serializer(salt: str = SALT) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=salt)
 
 
 def _hash(nonce: str) -> str:
@@ -286,23 +292,25 @@ def can_decide(user: Any, request_row: AccessRequest) -> bool:
     return permissions.can_administer(user) or permissions.can_publish(user, _Area(request_row.municipality))
 
 
-def sign_up(form: dict[str, Any], *, base_url: str = "", login_url: str = "/inloggen") -> SignupResult:
+def sign_up(form: dict[str, Any]) -> SignupResult:
     """Handle an anonymous sign-up (``form``: the fields of ``SIGNUP_FIELDS``;
     other keys are ignored: role and status are never read from a form).
 
     Outcomes (the visitor is told the same in every case):
     ``confirm``: a new (or renewed) inactive account and a confirmation mail;
-    ``request``: a new access request, a receipt mail, and a notification to
-    the curators of the area and the admins; ``existing``: the address has an
-    account: a mail saying so; ``pending_request``: an access request of this
-    address is still open: a mail saying so. ``base_url``: the site's address
-    for links when ``BASE_URL`` is not configured. Raises ``ValidationFailed``.
+    ``request``: a new (or renewed) unconfirmed access request and a mail
+    with the link that confirms the address (nobody else is told yet);
+    ``existing``: the address has an account: a mail saying so;
+    ``pending_request``: a confirmed access request of this address is still
+    open: a mail saying so. Unconfirmed requests past their 48 hours are
+    deleted on the way. Links: :func:`portal.links.external_url`.
+    Raises ``ValidationFailed``.
     """
     values, muni, allowed = validate_signup(form)
     email = values["email"]
     password_hash = hash_password(values["password"])  # same work on every path
-    base = _base_url(base_url)
     begin_write()
+    _purge_unconfirmed()
     user = db.session.scalar(select(User).where(User.email == email))
     pending = _pending_confirmation(user) if user is not None else None
     if user is not None and not (pending is not None and not user.active):
@@ -310,7 +318,7 @@ def sign_up(form: dict[str, Any], *, base_url: str = "", login_url: str = "/inlo
             "Iemand, waarschijnlijk u, heeft zich met dit e-mailadres aangemeld bij het Kennisportaal "
             "sleutelfiguren. U hebt al een account. Log in via %(url)s. Bent u uw wachtwoord vergeten? "
             "Vraag de beheerder om een herstellink.\n\nHebt u zich niet aangemeld? Dan hoeft u niets te doen.",
-            url=base + login_url))
+            url=links.external_url("auth.login")))
         record(None, "signup.existing", email, municipality=muni.cbs_code)
         db.session.commit()
         return SignupResult("existing", email)
@@ -332,9 +340,7 @@ def sign_up(form: dict[str, Any], *, base_url: str = "", login_url: str = "/inlo
         pending.expires_at = utcnow() + CONFIRM_LIFETIME
         db.session.flush()
         token = _serializer().dumps([pending.id, nonce])
-        from flask import url_for
-
-        link = base + url_for("signup.confirm", token=token)
+        link = links.external_url("signup.confirm", token=token)
         _mail(email, _("Bevestig uw aanmelding bij het Kennisportaal sleutelfiguren"), _(
             "Welkom bij het Kennisportaal sleutelfiguren. Bevestig uw aanmelding voor de gemeente "
             "%(municipality)s via deze link (48 uur geldig, één keer te gebruiken):\n\n%(link)s\n\n"
@@ -353,51 +359,95 @@ def sign_up(form: dict[str, Any], *, base_url: str = "", login_url: str = "/inlo
         record(None, "signup.request_repeated", email, request=open_request)
         db.session.commit()
         return SignupResult("pending_request", email)
-    row = AccessRequest(email=email, name=values["name"], municipality_id=muni.id, password_hash=password_hash,
-                        motivation=values["motivation"], status="pending", reason="")
-    db.session.add(row)
+    row = db.session.scalar(select(AccessRequest).where(AccessRequest.email == email,
+                                                       AccessRequest.status == "unconfirmed")
+                            .order_by(AccessRequest.id.desc()))
+    nonce = secrets.token_urlsafe(24)
+    fields = {"name": values["name"], "municipality_id": muni.id, "password_hash": password_hash,
+              "motivation": values["motivation"], "created_at": utcnow(),
+              "expires_at": utcnow() + CONFIRM_LIFETIME, "token_hash": _hash(nonce)}
+    if row is None:
+        row = AccessRequest(email=email, status="unconfirmed", reason="", **fields)
+        db.session.add(row)
+    else:  # a newer sign-up replaces what an unconfirmed one said, and its link
+        for key, value in fields.items():
+            setattr(row, key, value)
     db.session.flush()
-    _mail(email, _("Uw aanvraag voor het Kennisportaal sleutelfiguren is ontvangen"), _(
-        "Uw e-mailadres hoort niet bij een domein dat de gemeente %(municipality)s rechtstreeks toelaat. Daarom "
-        "beoordeelt een regionale coördinator of beheerder uw aanvraag. U krijgt bericht zodra er een besluit is."
-        "\n\nHebt u zich niet aangemeld? Dan hoeft u niets te doen.", municipality=muni.name))
-    from flask import url_for
-
-    notify(deciders_of(muni), "access_request",
-           _("Nieuwe aanvraag voor toegang voor de gemeente %(municipality)s", municipality=muni.name),
-           url_for("signup.request_detail", request_id=row.id))
-    record(None, "signup.request", email, request=row.id, municipality=muni.cbs_code)
+    link = links.external_url("signup.confirm_request", token=_serializer(REQUEST_SALT).dumps([row.id, nonce]))
+    _mail(email, _("Bevestig uw aanvraag voor het Kennisportaal sleutelfiguren"), _(
+        "U vroeg toegang tot het Kennisportaal sleutelfiguren voor de gemeente %(municipality)s. Uw e-mailadres "
+        "hoort niet bij een domein dat die gemeente rechtstreeks toelaat; daarom beoordeelt een regionale "
+        "coördinator of beheerder uw aanvraag. Bevestig eerst dat dit uw e-mailadres is via deze link (48 uur "
+        "geldig, één keer te gebruiken):\n\n%(link)s\n\nPas daarna gaat uw aanvraag naar de beoordelaars.\n\n"
+        "Hebt u zich niet aangemeld? Dan hoeft u niets te doen: zonder bevestiging wordt de aanvraag na 48 uur "
+        "verwijderd.", municipality=muni.name, link=link))
+    record(None, "signup.submit", email, request=row.id, municipality=muni.cbs_code)
     db.session.commit()
     return SignupResult("request", email)
+
+
+def _purge_unconfirmed() -> int:
+    """Delete the unconfirmed access requests whose link has expired (with
+    the password hash they hold), in the current transaction; returns how
+    many."""
+    result = db.session.execute(delete(AccessRequest).where(
+        AccessRequest.status == "unconfirmed", AccessRequest.expires_at < utcnow()))
+    return result.rowcount or 0
+
+
+def purge_unconfirmed_requests() -> int:
+    """Delete expired unconfirmed access requests and commit; returns how
+    many (for housekeeping; every sign-up does it too)."""
+    begin_write()
+    count = _purge_unconfirmed()
+    db.session.commit()
+    return count
 
 
 # -- confirmation ---------------------------------------------------------------------------------
 
 
+def _expired() -> ValidationFailed:
+    return ValidationFailed({"token": [_(
+        "Deze bevestigingslink is verlopen: hij werkt 48 uur. Meld u opnieuw aan; u krijgt dan een nieuwe link.")]})
+
+
+def _forged() -> ValidationFailed:
+    return ValidationFailed({"token": [_(
+        "Deze bevestigingslink klopt niet. Gebruik de hele link uit de e-mail, of meld u opnieuw aan.")]})
+
+
+def _token_parts(token: str, salt: str) -> tuple[int, str]:
+    """``(row id, nonce)`` of a link signed with ``salt`` at most 48 hours
+    ago; raises ``ValidationFailed`` (``token``: forged or expired)."""
+    try:
+        row_id, nonce = _serializer(salt).loads(token or "", max_age=int(CONFIRM_LIFETIME.total_seconds()))
+        return int(row_id), str(nonce)
+    except SignatureExpired:
+        raise _expired()
+    except (BadSignature, ValueError, TypeError):
+        raise _forged()
+
+
+def _check_nonce(row: Any, nonce: str, used_message: str) -> None:
+    """Raise ``ValidationFailed`` (``token``) unless ``row`` is unused, holds
+    the hash of ``nonce`` and has not expired."""
+    if row.confirmed_at is not None or not row.token_hash or not secrets.compare_digest(row.token_hash, _hash(nonce)):
+        raise ValidationFailed({"token": [used_message]})
+    if row.expires_at is None or row.expires_at < utcnow():
+        raise _expired()
+
+
 def _confirmation_for(token: str) -> SignupConfirmation:
     """The open confirmation of ``token``; raises ``ValidationFailed``
     (``token``) saying whether the link is forged, expired or used."""
-    try:
-        confirmation_id, nonce = _serializer().loads(token or "", max_age=int(CONFIRM_LIFETIME.total_seconds()))
-        confirmation_id = int(confirmation_id)
-        nonce = str(nonce)
-    except SignatureExpired:
-        raise ValidationFailed({"token": [_(
-            "Deze bevestigingslink is verlopen: hij werkt 48 uur. Meld u opnieuw aan; u krijgt dan een nieuwe link.")]})
-    except (BadSignature, ValueError, TypeError):
-        raise ValidationFailed({"token": [_(
-            "Deze bevestigingslink klopt niet. Gebruik de hele link uit de e-mail, of meld u opnieuw aan.")]})
+    confirmation_id, nonce = _token_parts(token, SALT)
     row = db.session.get(SignupConfirmation, confirmation_id)
     if row is None:
-        raise ValidationFailed({"token": [_(
-            "Deze bevestigingslink klopt niet. Gebruik de hele link uit de e-mail, of meld u opnieuw aan.")]})
-    if row.confirmed_at is not None or not row.token_hash or not secrets.compare_digest(row.token_hash, _hash(nonce)):
-        raise ValidationFailed({"token": [_(
-            "Deze bevestigingslink is al gebruikt, of vervangen door een nieuwere link. Is uw account bevestigd? "
-            "Dan kunt u inloggen.")]})
-    if row.expires_at < utcnow():
-        raise ValidationFailed({"token": [_(
-            "Deze bevestigingslink is verlopen: hij werkt 48 uur. Meld u opnieuw aan; u krijgt dan een nieuwe link.")]})
+        raise _forged()
+    _check_nonce(row, nonce, _(
+        "Deze bevestigingslink is al gebruikt, of vervangen door een nieuwere link. Is uw account bevestigd? "
+        "Dan kunt u inloggen."))
     return row
 
 
@@ -434,6 +484,69 @@ def confirm(token: str, password: str) -> User:
     return user
 
 
+def _unconfirmed_request_for(token: str) -> AccessRequest:
+    """The unconfirmed access request of ``token``; raises
+    ``ValidationFailed`` (``token``) saying whether the link is forged,
+    expired or used."""
+    request_id, nonce = _token_parts(token, REQUEST_SALT)
+    row = db.session.get(AccessRequest, request_id)
+    if row is None:
+        raise _forged()
+    if row.status != "unconfirmed":
+        raise ValidationFailed({"token": [_(
+            "Deze bevestigingslink is al gebruikt. Uw aanvraag ligt bij een regionale coördinator of beheerder; "
+            "u krijgt bericht zodra er een besluit is.")]})
+    _check_nonce(row, nonce, _(
+        "Deze bevestigingslink is vervangen door een nieuwere link. Gebruik de link uit de laatste e-mail."))
+    return row
+
+
+def check_request_confirmation(token: str) -> AccessRequest:
+    """The unconfirmed access request that ``token`` would confirm (nothing
+    is written). Raises ``ValidationFailed`` (``token``)."""
+    return _unconfirmed_request_for(token)
+
+
+def confirm_request(token: str, password: str) -> AccessRequest:
+    """Use the link ``token`` that confirms the address of an access
+    request: it becomes ``pending``, its applicant gets a receipt, and the
+    curators of the municipality's area and the admins are notified (only
+    now). ``password`` must be the one chosen at sign-up, for the reason
+    given at :func:`confirm`. When the address has an open request by now
+    (it cannot have two), this one is dropped and nobody is told twice.
+    Raises ``ValidationFailed`` (``token`` or ``password``)."""
+    row = _unconfirmed_request_for(token)  # clear errors before taking the write lock
+    if not password:
+        raise ValidationFailed({"password": [_("Vul het wachtwoord in dat u bij de aanmelding koos.")]})
+    if not verify_password(row.password_hash, password):
+        raise ValidationFailed({"password": [_(
+            "Dit is niet het wachtwoord dat bij de aanmelding is gekozen. Hebt u zich niet zelf aangemeld? "
+            "Bevestig dan niet; de aanvraag wordt na 48 uur verwijderd.")]})
+    begin_write()
+    row = _unconfirmed_request_for(token)  # again inside the write transaction: once only
+    other = db.session.scalar(select(AccessRequest.id).where(AccessRequest.email == row.email,
+                                                             AccessRequest.status == "pending"))
+    if other is not None:
+        db.session.delete(row)
+        record(None, "signup.request_repeated", row.email, request=other)
+        db.session.commit()
+        return db.session.get(AccessRequest, other)
+    row.status = "pending"
+    row.confirmed_at = utcnow()
+    row.token_hash = None
+    muni = row.municipality
+    _mail(row.email, _("Uw aanvraag voor het Kennisportaal sleutelfiguren is ontvangen"), _(
+        "Uw e-mailadres is bevestigd. Het hoort niet bij een domein dat de gemeente %(municipality)s rechtstreeks "
+        "toelaat. Daarom beoordeelt een regionale coördinator of beheerder uw aanvraag. U krijgt bericht zodra er "
+        "een besluit is.", municipality=muni.name))
+    notify(deciders_of(muni), "access_request",
+           _("Nieuwe aanvraag voor toegang voor de gemeente %(municipality)s", municipality=muni.name),
+           url_for("signup.request_detail", request_id=row.id))
+    record(None, "signup.request", row.email, request=row.id, municipality=muni.cbs_code)
+    db.session.commit()
+    return row
+
+
 # -- access requests ---------------------------------------------------------------------------
 
 
@@ -447,11 +560,28 @@ def pending_requests(actor: Any) -> list[AccessRequest]:
     return [r for r in rows if can_decide(actor, r)]
 
 
+def pending_count(actor: Any) -> int:
+    """How many open (confirmed) access requests ``actor`` may decide; 0 for
+    anyone who may not curate. Admins: one count; curators: a count per
+    municipality and those municipalities (two small queries)."""
+    if not permissions.can_curate(actor):
+        return 0
+    if permissions.can_administer(actor):
+        return db.session.scalar(select(func.count(AccessRequest.id)).where(AccessRequest.status == "pending")) or 0
+    counts = dict(db.session.execute(select(AccessRequest.municipality_id, func.count(AccessRequest.id))
+                                     .where(AccessRequest.status == "pending")
+                                     .group_by(AccessRequest.municipality_id)).all())
+    if not counts:
+        return 0
+    return sum(counts[m.id] for m in db.session.scalars(select(Municipality).where(Municipality.id.in_(counts)))
+               if permissions.can_publish(actor, _Area(m)))
+
+
 def get_request(actor: Any, request_id: int) -> AccessRequest:
     """The access request ``request_id`` if ``actor`` may decide it; else
     ``NotFound`` (a curator of another area does not learn that it exists)."""
     row = db.session.get(AccessRequest, request_id)
-    if row is None or not can_decide(actor, row):
+    if row is None or row.status == "unconfirmed" or not can_decide(actor, row):
         raise NotFound(_("Deze aanvraag bestaat niet, of u mag haar niet zien."))
     return row
 
@@ -463,7 +593,7 @@ def _open_request(actor: Any, request_id: int) -> AccessRequest:
     return row
 
 
-def approve_request(actor: Any, request_id: int, *, base_url: str = "", login_url: str = "/inloggen") -> User:
+def approve_request(actor: Any, request_id: int) -> User:
     """Approve the access request: its applicant becomes an active member of
     its municipality, with the password chosen at sign-up, and gets a mail.
     An inactive account of the same address still waiting for its
@@ -500,7 +630,7 @@ def approve_request(actor: Any, request_id: int, *, base_url: str = "", login_ur
     _mail(row.email, _("Uw aanvraag voor het Kennisportaal sleutelfiguren is goedgekeurd"), _(
         "Uw aanvraag voor toegang voor de gemeente %(municipality)s is goedgekeurd. U kunt nu inloggen met uw "
         "e-mailadres en het wachtwoord dat u bij de aanvraag koos: %(url)s",
-        municipality=row.municipality.name, url=_base_url(base_url) + login_url))
+        municipality=row.municipality.name, url=links.external_url("auth.login")))
     record(actor, "signup.approve", row.email, request=row.id, municipality=row.municipality.cbs_code)
     db.session.commit()
     return user

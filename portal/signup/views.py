@@ -2,9 +2,12 @@
 :mod:`portal.signup.service`, flash and redirect.
 
 Anonymous: ``/account-aanvragen`` (form), ``/account-aanvragen/verstuurd``
-(the one answer every sign-up gets) and ``/account-bevestigen/<token>``
-(GET shows a button, POST confirms). Curators and admins:
-``/beheer/toegangsverzoeken``; admins: ``/beheer/domeinen``.
+(the one answer every sign-up gets), ``/account-bevestigen/<token>`` and
+``/aanvraag-bevestigen/<token>`` (GET shows a button, POST confirms).
+Curators and admins: ``/beheer/toegangsverzoeken``; admins:
+``/beheer/domeinen``. Every page gets ``pending_access_requests()`` (the
+count for the menu).
+
 """
 
 from __future__ import annotations
@@ -56,10 +59,11 @@ def _municipalities() -> list[Municipality]:
     return list(db.session.scalars(select(Municipality).order_by(Municipality.name)))
 
 
-def _site() -> str:
-    """The site's address for links in e-mails: PORTAL_BASE_URL when set
-    (required in production: the Host header is the visitor's to choose)."""
-    return current_app.config.get("BASE_URL") or request.host_url
+@bp.app_context_processor
+def _menu() -> dict:
+    """``pending_access_requests()``: open requests the current user may
+    decide (0 for others), computed only when a template asks."""
+    return {"pending_access_requests": lambda: service.pending_count(current_user)}
 
 
 # -- anonymous: sign up and confirm ----------------------------------------------------------
@@ -78,7 +82,7 @@ def form():
     if request.method == "POST":
         data = {key: request.form.get(key, "") for key in service.SIGNUP_FIELDS}
         try:
-            service.sign_up(data, base_url=_site(), login_url=url_for("auth.login"))
+            service.sign_up(data)
         except ValidationFailed as exc:
             errors = exc.errors
             values = {k: v for k, v in data.items() if k != "password"}
@@ -126,6 +130,37 @@ def confirm_post(token: str):
     return redirect(url_for("auth.login"))
 
 
+def _request_page(token: str, errors: dict[str, list[str]], row=None, status: int = 200):
+    response = current_app.make_response(
+        (render_template("signup/confirm_request.html", token=token, errors=errors, row=row), status))
+    response.headers["Referrer-Policy"] = "no-referrer"  # the token is in the URL
+    return response
+
+
+@bp.route("/aanvraag-bevestigen/<token>", methods=["GET"])
+def confirm_request(token: str):
+    """Shows which access request the link would confirm and a button;
+    changes nothing."""
+    try:
+        row = service.check_request_confirmation(token)
+    except ValidationFailed as exc:
+        return _request_page(token, exc.errors, status=400)
+    return _request_page(token, {}, row=row)
+
+
+@bp.route("/aanvraag-bevestigen/<token>", methods=["POST"])
+@limiter.limit(_login_limit, methods=["POST"], deduct_when=lambda response: response.status_code != 302)
+def confirm_request_post(token: str):
+    try:
+        service.confirm_request(token, request.form.get("password", ""))
+    except ValidationFailed as exc:
+        row = None if "token" in exc.errors else service.check_request_confirmation(token)
+        return _request_page(token, exc.errors, row=row, status=400)
+    flash(_("Uw e-mailadres is bevestigd. Een regionale coördinator of beheerder beoordeelt nu uw aanvraag; "
+            "u krijgt bericht zodra er een besluit is."), "success")
+    return redirect(url_for("web.home"))
+
+
 # -- curators and admins: access requests -----------------------------------------------------
 
 
@@ -153,7 +188,7 @@ def approve(request_id: int):
     if not permissions.can_curate(current_user):
         abort(403)
     try:
-        user = service.approve_request(current_user, request_id, base_url=_site(), login_url=url_for("auth.login"))
+        user = service.approve_request(current_user, request_id)
     except ValidationFailed as exc:
         return request_detail(request_id, errors=exc.errors, status=400)
     flash(_("De aanvraag is goedgekeurd; %(email)s kan nu inloggen.", email=user.email), "success")

@@ -58,6 +58,9 @@ def upgrade():
         sa.Column("decided_by_id", sa.Integer(), nullable=True),
         sa.Column("decided_at", sa.DateTime(), nullable=True),
         sa.Column("user_id", sa.Integer(), nullable=True),
+        sa.Column("token_hash", sa.String(length=64), nullable=True),
+        sa.Column("expires_at", sa.DateTime(), nullable=True),
+        sa.Column("confirmed_at", sa.DateTime(), nullable=True),
         sa.ForeignKeyConstraint(["municipality_id"], ["municipalities.id"]),
         sa.ForeignKeyConstraint(["decided_by_id"], ["users.id"], ondelete="SET NULL"),
         sa.ForeignKeyConstraint(["user_id"], ["users.id"], ondelete="SET NULL"),
@@ -68,10 +71,12 @@ def upgrade():
         batch_op.create_index(batch_op.f("ix_access_requests_email"), ["email"], unique=False)
         batch_op.create_index(batch_op.f("ix_access_requests_municipality_id"), ["municipality_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_access_requests_status"), ["status"], unique=False)
+        batch_op.create_index(batch_op.f("ix_access_requests_expires_at"), ["expires_at"], unique=False)
 
 
 def downgrade():
     with op.batch_alter_table("access_requests", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_access_requests_expires_at"))
         batch_op.drop_index(batch_op.f("ix_access_requests_status"))
         batch_op.drop_index(batch_op.f("ix_access_requests_municipality_id"))
         batch_op.drop_index(batch_op.f("ix_access_requests_email"))
