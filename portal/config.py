@@ -5,6 +5,7 @@ explicit mapping passed to ``create_app``. Nothing is read at import time.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -86,7 +87,43 @@ def defaults(instance_path: str) -> dict:
         "RATELIMIT_HEADERS_ENABLED": False,
         #: failed logins per client address before 429 (Flask-Limiter syntax)
         "LOGIN_FAILURE_LIMIT": "30 per minute;300 per hour",
+        #: admins and privacy officers must set up TOTP (PORTAL_REQUIRE_TOTP_FOR_ADMINS)
+        "REQUIRE_TOTP_FOR_ADMINS": True,
+        #: OpenID Connect tenants allowed to log users in (see ``oidc_tenants``)
+        "OIDC_TENANTS": {},
     }
+
+
+_FALSE = ("0", "false", "no", "off", "")
+#: fields of one OpenID Connect tenant, each ``PORTAL_OIDC_<KEY>_<FIELD>``
+OIDC_FIELDS = ("NAME", "ISSUER", "DISCOVERY_URL", "CLIENT_ID", "CLIENT_SECRET", "MUNICIPALITY")
+_TENANT_KEY = re.compile(r"[a-z0-9]{1,40}")
+
+
+def oidc_tenants(environ) -> dict[str, dict[str, str]]:
+    """The allow-list of OpenID Connect tenants (municipalities' identity
+    providers) from the environment: ``PORTAL_OIDC_TENANTS=delft,utrecht``
+    and per key ``PORTAL_OIDC_DELFT_NAME`` (button text), ``_ISSUER``
+    (exact ``iss``), ``_DISCOVERY_URL`` (``.../.well-known/openid-configuration``),
+    ``_CLIENT_ID``, ``_CLIENT_SECRET`` and ``_MUNICIPALITY`` (CBS code such
+    as ``GM0503``). Returns ``{key: {"name", "issuer", "discovery_url",
+    "client_id", "client_secret", "municipality"}}``. Raises ``ValueError``
+    naming the variable for a bad key or a missing field."""
+    out: dict[str, dict[str, str]] = {}
+    for key in (k.strip().lower() for k in (environ.get("PORTAL_OIDC_TENANTS") or "").split(",")):
+        if not key:
+            continue
+        if not _TENANT_KEY.fullmatch(key):
+            raise ValueError(f"PORTAL_OIDC_TENANTS: '{key}' is not a key of 1-40 letters a-z and digits")
+        tenant = {}
+        for field in OIDC_FIELDS:
+            name = f"PORTAL_OIDC_{key.upper()}_{field}"
+            value = (environ.get(name) or "").strip()
+            if not value:
+                raise ValueError(f"{name} is missing (tenant '{key}' of PORTAL_OIDC_TENANTS)")
+            tenant[field.lower()] = value
+        out[key] = tenant
+    return out
 
 
 def from_environment(environ: os._Environ | dict | None = None) -> dict:
@@ -97,6 +134,11 @@ def from_environment(environ: os._Environ | dict | None = None) -> dict:
         out["SECRET_KEY_FROM_ENV"] = True
     if "PROXY_COUNT" in out:
         out["PROXY_COUNT"] = int(out["PROXY_COUNT"])
+    if environ.get("PORTAL_REQUIRE_TOTP_FOR_ADMINS") is not None:
+        out["REQUIRE_TOTP_FOR_ADMINS"] = environ["PORTAL_REQUIRE_TOTP_FOR_ADMINS"].strip().lower() not in _FALSE
+    tenants = oidc_tenants(environ)
+    if tenants:
+        out["OIDC_TENANTS"] = tenants
     return out
 
 

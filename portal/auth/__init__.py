@@ -2,24 +2,28 @@
 denied access.
 
 Sessions (OWASP ASVS 5.0 V7): the session and remember cookie hold
-``"<user id>.<session token>"`` (``User.get_id``); the user loader accepts
-them only while the token is the user's current one and the account is
-active, so logout, a password reset, a role change or deactivation kills
-every copied cookie. A session ends after 30 minutes without a request and
-12 hours after login, whatever the cookie says.
+``"<user id>.<session token>.<device token>"``; the user loader accepts
+them only while the user token is the user's current one, the device
+session (``UserSession``, issue #7) is live and the account is active. A
+new user token (password reset, role change, deactivation, ``portal
+end-sessions``) kills every copied cookie of the user; logout or "end this
+session" on ``/sessies`` kills the cookies of one device. A session ends
+after 30 minutes without a request and 12 hours after login, whatever the
+cookie says.
 """
 
 from __future__ import annotations
 
 import hmac
 import logging
-import os
 import time
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-from flask import (Blueprint, current_app, flash, redirect, render_template, request, session,
+from flask import (Blueprint, current_app, flash, g, redirect, render_template, request, session,
                    url_for)
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
@@ -38,8 +42,8 @@ _DUMMY_HASH = hash_password("not a real password: equal timing for unknown users
 IDLE_TIMEOUT = timedelta(minutes=30)
 ABSOLUTE_TIMEOUT = timedelta(hours=12)
 _SEEN_RESOLUTION = 30  # seconds: the last-seen stamp is refreshed at most this often
-LOGIN_ERROR = "Het e-mailadres of het wachtwoord klopt niet."
-CODE_ERROR = "De code klopt niet. Probeer het opnieuw met de nieuwste code uit uw app, of met een herstelcode."
+LOGIN_ERROR = _l("Het e-mailadres of het wachtwoord klopt niet.")
+CODE_ERROR = _l("De code klopt niet. Probeer het opnieuw met de nieuwste code uit uw app, of met een herstelcode.")
 #: After a right password, the second step must follow within this time.
 PENDING_LIFETIME = 300  # seconds
 #: Endpoints an admin or privacy officer without a second factor may reach
@@ -57,10 +61,9 @@ def _configure(state) -> None:
     config.setdefault("REMEMBER_COOKIE_DURATION", ABSOLUTE_TIMEOUT)
     config.setdefault("SESSION_COOKIE_HTTPONLY", True)
     config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
-    # Issue #7: admins and privacy officers must use a second factor.
-    env = os.environ.get("PORTAL_REQUIRE_TOTP_FOR_ADMINS")
-    config.setdefault("REQUIRE_TOTP_FOR_ADMINS",
-                      True if env is None else env.strip().lower() not in ("0", "false", "no", "off", ""))
+    # Issue #7: admins and privacy officers must use a second factor
+    # (PORTAL_REQUIRE_TOTP_FOR_ADMINS, read in portal.config).
+    config.setdefault("REQUIRE_TOTP_FOR_ADMINS", True)
     if config.get("ENV") == "production":
         # __Host-: the browser accepts the cookie only over https, for this
         # host alone and path / (no subdomain can set or read it). ASVS 5.0 3.3.3
@@ -81,13 +84,19 @@ def _audit_label(code: str | None) -> str:
 
 @login_manager.user_loader
 def load_user(user_id: str):
-    """``"<id>.<token>"`` -> the active user whose current token it is, else None."""
-    uid, _, token = (user_id or "").partition(".")
-    if not uid.isdigit() or not token:
+    """``"<id>.<token>.<device token>"`` -> the active user whose current
+    token it is and whose device session is live (started less than
+    ABSOLUTE_TIMEOUT ago), else None. Sets ``g.device_session_id``."""
+    parts = (user_id or "").split(".")
+    if len(parts) != 3 or not parts[0].isdigit() or len(parts[0]) > 12 or not parts[1] or not parts[2]:
         return None
-    user = db.session.get(User, int(uid))
-    if user is None or not user.active or not user.token_matches(token):
+    user = db.session.get(User, int(parts[0]))
+    if user is None or not user.active or not user.token_matches(parts[1]):
         return None
+    row = accounts.device_session(user, parts[2], max_age=current_app.config["ABSOLUTE_TIMEOUT"])
+    if row is None:
+        return None
+    g.device_session_id = row.id
     return user
 
 
@@ -111,10 +120,12 @@ def enforce_session_limits():
         session["_remember"] = "clear"  # flask-login then deletes the remember cookie
         if lang:
             session["lang"] = lang
-        flash("Uw sessie is verlopen. Log opnieuw in.", "info")
+        flash(_("Uw sessie is verlopen. Log opnieuw in."), "info")
         return None
     if now - int(seen or 0) >= _SEEN_RESOLUTION:
         session["_seen_at"] = now
+        if g.get("device_session_id"):
+            accounts.touch_device_session(g.device_session_id)
     return None
 
 
@@ -127,8 +138,10 @@ def enforce_totp_enrollment():
     if not accounts.totp_required(current_user, current_app.config):
         return None
     if request.path.startswith("/api/"):
+        import json
+
         return current_app.response_class(
-            '{"error": "Stel eerst tweestapsverificatie in op /tweestapsverificatie."}',
+            json.dumps({"error": _("Stel eerst tweestapsverificatie in op /tweestapsverificatie.")}),
             status=403, mimetype="application/json")
     return redirect(url_for("auth.totp_setup"))
 
@@ -153,20 +166,21 @@ def audit_denied(response):
 
 
 class LoginForm(FlaskForm):
-    email = EmailField("E-mailadres", validators=[DataRequired("Vul uw e-mailadres in."), Length(max=320)])
-    password = PasswordField("Wachtwoord", validators=[DataRequired("Vul uw wachtwoord in."),
-                                                       Length(max=accounts.MAX_PASSWORD_LENGTH)])
-    remember = BooleanField("Ingelogd blijven op dit apparaat")
+    email = EmailField(_l("E-mailadres"), validators=[DataRequired(_l("Vul uw e-mailadres in.")), Length(max=320)])
+    password = PasswordField(_l("Wachtwoord"), validators=[DataRequired(_l("Vul uw wachtwoord in.")),
+                                                           Length(max=accounts.MAX_PASSWORD_LENGTH)])
+    remember = BooleanField(_l("Ingelogd blijven op dit apparaat"))
 
 
 class ChangePasswordForm(FlaskForm):
-    current_password = PasswordField("Huidig wachtwoord", validators=[DataRequired("Vul uw huidige wachtwoord in.")])
-    new_password = PasswordField("Nieuw wachtwoord", validators=[DataRequired("Vul een nieuw wachtwoord in.")])
-    end_other_sessions = BooleanField("Log mij uit op alle andere apparaten", default=True)
+    current_password = PasswordField(_l("Huidig wachtwoord"),
+                                     validators=[DataRequired(_l("Vul uw huidige wachtwoord in."))])
+    new_password = PasswordField(_l("Nieuw wachtwoord"), validators=[DataRequired(_l("Vul een nieuw wachtwoord in."))])
+    end_other_sessions = BooleanField(_l("Log mij uit op alle andere apparaten"), default=True)
 
 
 class ResetPasswordForm(FlaskForm):
-    new_password = PasswordField("Nieuw wachtwoord", validators=[DataRequired("Vul een nieuw wachtwoord in.")])
+    new_password = PasswordField(_l("Nieuw wachtwoord"), validators=[DataRequired(_l("Vul een nieuw wachtwoord in."))])
 
 
 def safe_next(target: str | None) -> str | None:
@@ -186,13 +200,19 @@ def _login_limit() -> str:
     return current_app.config["LOGIN_FAILURE_LIMIT"]
 
 
-def _fresh_session(user: User, remember: bool = False) -> None:
-    """Clear all session data (keeping only the language) and log ``user`` in."""
+def _fresh_session(user: User, remember: bool = False, method: str = "password") -> None:
+    """Clear all session data (keeping only the language) and log ``user``
+    in with a new device session (``UserSession``; ``method``: ``password``
+    or ``oidc:<tenant>``)."""
     lang = session.get("lang")
     session.clear()
     if lang:
         session["lang"] = lang
+    device = accounts.start_device_session(user, user_agent=request.headers.get("User-Agent", ""),
+                                           method=method, remember=remember)
     login_user(user, remember=remember)
+    # flask-login writes this value into the remember cookie as well
+    session["_user_id"] = f"{user.get_id()}.{device}"
     session["_auth_at"] = session["_seen_at"] = int(time.time())
 
 
@@ -232,22 +252,28 @@ def login():
             next_url = safe_next(request.args.get("next"))
             _fresh_session(user, remember=bool(form.remember.data))
             accounts.record_login(user, password)
-            flash("U bent ingelogd.", "success")
+            flash(_("U bent ingelogd."), "success")
             return redirect(next_url or url_for("web.home"))
         accounts.record_failed_login(user, email, throttled=throttled)
         error = LOGIN_ERROR
-    return render_template("auth/login.html", form=form, error=error), (400 if error else 200)
+    return render_template("auth/login.html", form=form, error=error,
+                           oidc_tenants=current_app.config.get("OIDC_TENANTS") or {}), (400 if error else 200)
 
 
 @bp.route("/uitloggen", methods=["POST"])
 def logout():
-    """End the session here and server-side: every copy of the cookie dies."""
+    """End this device's session here and server-side: every copy of its
+    cookies dies; the user's other devices stay logged in (``/sessies``
+    ends those)."""
     if current_user.is_authenticated:
-        accounts.end_sessions(current_user, reason="auth.logout")
+        if g.get("device_session_id"):
+            accounts.end_device_session(current_user, g.device_session_id, reason="auth.logout")
+        else:  # pragma: no cover - every live session has a device row
+            accounts.end_sessions(current_user, reason="auth.logout")
     logout_user()
     session.clear()
     session["_remember"] = "clear"  # flask-login then deletes the remember cookie
-    flash("U bent uitgelogd.", "success")
+    flash(_("U bent uitgelogd."), "success")
     return redirect(url_for("web.home"))
 
 
@@ -266,7 +292,7 @@ def change_password():
         else:
             if form.end_other_sessions.data:  # this session goes on with the new token
                 _fresh_session(user)
-            flash("Uw wachtwoord is gewijzigd.", "success")
+            flash(_("Uw wachtwoord is gewijzigd."), "success")
             return redirect(url_for("web.home"))
     elif request.method == "POST":
         errors = {name: list(f.errors) for name, f in form._fields.items() if f.errors}
@@ -288,12 +314,12 @@ def reset_password(token: str):
             if current_user.is_authenticated:
                 logout_user()
             session.clear()
-            flash("Uw wachtwoord is ingesteld. Log in met het nieuwe wachtwoord.", "success")
+            flash(_("Uw wachtwoord is ingesteld. Log in met het nieuwe wachtwoord."), "success")
             return redirect(url_for("auth.login"))
     elif valid and request.method == "POST":
         errors = {name: list(f.errors) for name, f in form._fields.items() if f.errors}
     if not valid:
-        errors = {"token": ["Deze herstellink is ongeldig, al gebruikt of verlopen. Vraag de beheerder om een nieuwe."]}
+        errors = {"token": [_("Deze herstellink is ongeldig, al gebruikt of verlopen. Vraag de beheerder om een nieuwe.")]}
     response = current_app.make_response((
         render_template("auth/reset_password.html", form=form, errors=errors, valid=valid),
         200 if valid and not errors else (404 if not valid else 400)))
@@ -305,12 +331,17 @@ def reset_password(token: str):
 # --- TOTP second factor (issue #7) ------------------------------------------------
 
 class CodeForm(FlaskForm):
-    code = StringField("Code", validators=[DataRequired("Vul de code in."), Length(max=40)])
+    code = StringField(_l("Code"), validators=[DataRequired(_l("Vul de code in.")), Length(max=40)])
 
 
 class DisableTotpForm(FlaskForm):
-    current_password = PasswordField("Huidig wachtwoord", validators=[DataRequired("Vul uw huidige wachtwoord in.")])
-    code = StringField("Code uit uw app", validators=[DataRequired("Vul de code in."), Length(max=40)])
+    current_password = PasswordField(_l("Huidig wachtwoord"),
+                                     validators=[DataRequired(_l("Vul uw huidige wachtwoord in."))])
+    code = StringField(_l("Code uit uw app"), validators=[DataRequired(_l("Vul de code in.")), Length(max=40)])
+
+
+class RecoveryCodesForm(DisableTotpForm):
+    """New recovery codes: the current password and a current app code."""
 
 
 def _token_digest(token: str) -> str:
@@ -343,7 +374,7 @@ def login_code():
         return redirect(url_for("web.home"))
     user = _pending_user()
     if user is None:
-        flash("Log opnieuw in.", "info")
+        flash(_("Log opnieuw in."), "info")
         return redirect(url_for("auth.login"))
     form = CodeForm()
     error = None
@@ -351,9 +382,13 @@ def login_code():
         throttled = accounts.login_delay(user).total_seconds() > 0
         if not throttled and accounts.check_second_factor(user, form.code.data):
             pending = session.get("_totp_pending") or {}
-            _fresh_session(user, remember=bool(pending.get("remember")))  # also drops the pending marker
-            accounts.record_login(user)
-            flash("U bent ingelogd.", "success")
+            method = str(pending.get("method") or "password")
+            _fresh_session(user, remember=bool(pending.get("remember")), method=method)  # drops the marker
+            if method == "password":
+                accounts.record_login(user)
+            else:
+                accounts.record_login(user, method="oidc", tenant=method.partition(":")[2])
+            flash(_("U bent ingelogd."), "success")
             return redirect(safe_next(pending.get("next")) or url_for("web.home"))
         if throttled:  # refused without counting, so waiting helps
             from ..database import begin_write
@@ -363,7 +398,7 @@ def login_code():
             db.session.commit()
         error = CODE_ERROR
     elif request.method == "POST":
-        error = "Vul de code in."
+        error = _("Vul de code in.")
     return render_template("auth/login_code.html", form=form, error=error), (400 if error else 200)
 
 
@@ -375,10 +410,10 @@ def _setup_page(*, secret: str | None = None, codes: list[str] | None = None, er
         import segno
 
         uri = accounts.totp_uri(user, secret)
-        qr = segno.make(uri, error="m").svg_inline(scale=4, light="white", title="QR-code voor uw authenticator-app")
+        qr = segno.make(uri, error="m").svg_inline(scale=4, light="white", title=_("QR-code voor uw authenticator-app"))
     return render_template("auth/totp.html", user=user, secret=secret, grouped=accounts.group_secret(secret or ""),
                            uri=uri, qr=qr, codes=codes, errors=errors or {}, form=CodeForm(),
-                           disable_form=DisableTotpForm(),
+                           disable_form=DisableTotpForm(), recovery_form=RecoveryCodesForm(prefix="herstel"),
                            required=accounts.totp_required(user, current_app.config)), status
 
 
@@ -394,7 +429,7 @@ def totp_setup():
 def totp_start():
     form = FlaskForm()  # only the CSRF token
     if not form.validate_on_submit():
-        return _setup_page(errors={"code": ["Het formulier is verlopen; probeer het opnieuw."]}, status=400)
+        return _setup_page(errors={"code": [_("Het formulier is verlopen; probeer het opnieuw.")]}, status=400)
     try:
         accounts.start_totp_enrollment(current_user)
     except ValidationFailed as exc:
@@ -413,7 +448,7 @@ def totp_confirm():
         codes = accounts.confirm_totp(current_user, form.code.data)
     except ValidationFailed as exc:
         return _setup_page(errors=exc.errors, status=400)
-    flash("Tweestapsverificatie staat aan.", "success")
+    flash(_("Tweestapsverificatie staat aan."), "success")
     return _setup_page(codes=codes)
 
 
@@ -428,5 +463,26 @@ def totp_disable():
         accounts.disable_totp(current_user, form.current_password.data, form.code.data)
     except ValidationFailed as exc:
         return _setup_page(errors=exc.errors, status=400)
-    flash("Tweestapsverificatie staat uit.", "success")
+    flash(_("Tweestapsverificatie staat uit."), "success")
     return redirect(url_for("auth.totp_setup"))
+
+
+@bp.route("/tweestapsverificatie/herstelcodes", methods=["POST"])
+@limiter.limit(_login_limit, methods=["POST"], deduct_when=lambda response: response.status_code == 400)
+@login_required
+def totp_recovery_codes():
+    """New recovery codes (the old ones stop working at once), shown once."""
+    form = RecoveryCodesForm(prefix="herstel")
+    if not form.validate_on_submit():
+        return _setup_page(errors={name: list(f.errors) for name, f in form._fields.items() if f.errors}, status=400)
+    try:
+        codes = accounts.regenerate_recovery_codes(current_user, form.current_password.data, form.code.data)
+    except ValidationFailed as exc:
+        return _setup_page(errors=exc.errors, status=400)
+    flash(_("Er zijn nieuwe herstelcodes gemaakt; de oude werken niet meer."), "success")
+    response = current_app.make_response(_setup_page(codes=codes))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+from . import devices, sso  # noqa: E402,F401  (routes on ``bp``: /sessies, /inloggen/sso/...)

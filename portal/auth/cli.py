@@ -39,7 +39,9 @@ def password_reset_command(email: str) -> None:
         _die(exc.message)
     with current_app.test_request_context():
         path = url_for("auth.reset_password", token=token)
-    base = (current_app.config.get("BASE_URL") or "").rstrip("/")
+    from ..links import site_root
+
+    base = site_root(current_app.config)  # BASE_URL (no request here: never a Host header)
     click.echo(f"Herstellink voor {user.email} (één keer bruikbaar, één uur geldig):")
     click.echo(f"  {base}{path}")
     if not base:

@@ -17,6 +17,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from .. import permissions
@@ -80,29 +81,30 @@ def password_problems(password: str, *, email: str = "", name: str = "") -> list
     """
     text = normalise_password(password)
     if len(text) < MIN_PASSWORD_LENGTH:
-        return [f"Kies een wachtwoord van minstens {MIN_PASSWORD_LENGTH} tekens; een zin van een paar woorden werkt goed."]
+        return [_("Kies een wachtwoord van minstens %(n)s tekens; een zin van een paar woorden werkt goed.",
+                  n=MIN_PASSWORD_LENGTH)]
     if len(text) > MAX_PASSWORD_LENGTH:
-        return [f"Een wachtwoord heeft hoogstens {MAX_PASSWORD_LENGTH} tekens."]
+        return [_("Een wachtwoord heeft hoogstens %(n)s tekens.", n=MAX_PASSWORD_LENGTH)]
     folded = text.casefold()
     core = _EDGE.sub("", folded)
     squeezed = re.sub(r"[\W_]+", "", folded)
     common = common_passwords()
     if (folded in common or core in common or squeezed in common
             or len(set(squeezed)) < 3 or any(squeezed in seq for seq in _SEQUENCES)):
-        return ["Dit wachtwoord staat op de lijst van veelgebruikte wachtwoorden; kies een ander."]
+        return [_("Dit wachtwoord staat op de lijst van veelgebruikte wachtwoorden; kies een ander.")]
     context = set(CONTEXT_WORDS)
     email = (email or "").strip().casefold()
     if email:
-        local, _, domain = email.partition("@")
+        local, _at, domain = email.partition("@")
         context.add(email)
         context.update(p for p in re.split(r"[\W_]+", local + "." + domain) if len(p) >= 3)
         for whole in (local, domain, domain.rsplit(".", 1)[0]):
             context.add(re.sub(r"[\W_]+", "", whole))
     context.update(p for p in re.split(r"[\W_]+", (name or "").casefold()) if len(p) >= 3)
     if core in context or squeezed in context or _EDGE.sub("", squeezed) in context:
-        return ["Het wachtwoord lijkt te veel op de naam van het portaal, uw e-mailadres of uw naam; kies een ander."]
+        return [_("Het wachtwoord lijkt te veel op de naam van het portaal, uw e-mailadres of uw naam; kies een ander.")]
     if email and len(email.partition("@")[0]) >= 4 and email.partition("@")[0] in folded:
-        return ["Het wachtwoord bevat uw e-mailadres; kies een ander."]
+        return [_("Het wachtwoord bevat uw e-mailadres; kies een ander.")]
     return []
 
 
@@ -144,7 +146,7 @@ def change_password(user: User, current: str, new: str, *, end_other_sessions: b
     if problems:
         errors["new_password"] = problems
     elif user.check_password(new):
-        errors["new_password"] = ["Het nieuwe wachtwoord is gelijk aan het huidige."]
+        errors["new_password"] = [_("Het nieuwe wachtwoord is gelijk aan het huidige.")]
     if errors:
         raise ValidationFailed(errors)
     begin_write()
@@ -174,15 +176,15 @@ def reauthenticate(user: Any, password: str | None, *, field: str, reason: str) 
     """
     user = db.session.get(User, user.id)
     if user is None:
-        raise PermissionDenied("Dit account bestaat niet meer.")
+        raise PermissionDenied(_("Dit account bestaat niet meer."))
     if login_delay(user).total_seconds() > 0:  # the login throttle holds here too
         raise ValidationFailed({field: [
-            "Te veel mislukte pogingen met dit account. Wacht een paar minuten en probeer het opnieuw."]})
+            _("Te veel mislukte pogingen met dit account. Wacht een paar minuten en probeer het opnieuw.")]})
     if not password:
-        raise ValidationFailed({field: ["Vul uw huidige wachtwoord in."]})
+        raise ValidationFailed({field: [_("Vul uw huidige wachtwoord in.")]})
     if not user.check_password(password):
         record_failed_login(user, user.email, reason=reason)
-        raise ValidationFailed({field: ["Het huidige wachtwoord klopt niet."]})
+        raise ValidationFailed({field: [_("Het huidige wachtwoord klopt niet.")]})
 
 
 def _token_hash(token: str) -> str:
@@ -195,12 +197,12 @@ def issue_password_reset(actor: Any, email: str) -> tuple[User, str]:
     hour, and a newer token replaces it. Admins and the system only.
     Raises ``PermissionDenied`` or ``NotFound``."""
     if not permissions.can_administer(actor):
-        raise PermissionDenied("Alleen een beheerder mag een herstellink maken.")
+        raise PermissionDenied(_("Alleen een beheerder mag een herstellink maken."))
     begin_write()
     user = db.session.scalar(select(User).where(User.email == (email or "").strip().lower()))
     if user is None:
         db.session.rollback()
-        raise NotFound(f"Er is geen gebruiker met e-mailadres '{email}'.")
+        raise NotFound(_("Er is geen gebruiker met e-mailadres '%(email)s'.", email=email))
     token = secrets.token_urlsafe(32)
     user.reset_token_hash = _token_hash(token)
     user.reset_token_expires = utcnow() + RESET_TOKEN_LIFETIME
@@ -225,7 +227,7 @@ def reset_password(token: str, new: str) -> User:
     Raises ``ValidationFailed`` (``token`` or ``new_password``)."""
     user = user_for_reset_token(token)
     if user is None:
-        raise ValidationFailed({"token": ["Deze herstellink is ongeldig, al gebruikt of verlopen. Vraag de beheerder om een nieuwe."]})
+        raise ValidationFailed({"token": [_("Deze herstellink is ongeldig, al gebruikt of verlopen. Vraag de beheerder om een nieuwe.")]})
     problems = password_problems(new or "", email=user.email, name=user.name)
     if problems:
         raise ValidationFailed({"new_password": problems})
@@ -233,7 +235,7 @@ def reset_password(token: str, new: str) -> User:
     user = user_for_reset_token(token)  # re-read inside the write transaction: used once
     if user is None:
         db.session.rollback()
-        raise ValidationFailed({"token": ["Deze herstellink is ongeldig, al gebruikt of verlopen. Vraag de beheerder om een nieuwe."]})
+        raise ValidationFailed({"token": [_("Deze herstellink is ongeldig, al gebruikt of verlopen. Vraag de beheerder om een nieuwe.")]})
     user.set_password(new)
     user.password_changed_at = utcnow()
     user.reset_token_hash = user.reset_token_expires = None
@@ -260,16 +262,17 @@ def login_delay(user: User) -> timedelta:
     return max(timedelta(0), user.last_failed_login + delay - now)
 
 
-def record_login(user: User, password: str | None = None) -> None:
+def record_login(user: User, password: str | None = None, **detail: Any) -> None:
     """A successful login: clear the failure count, rehash an old-style
-    password hash with ``password`` (the one just checked), audit, commit."""
+    password hash with ``password`` (the one just checked), audit (with
+    ``detail``, e.g. ``method="oidc", tenant=...``), commit."""
     begin_write()
     user = db.session.get(User, user.id)
     if password is not None and user.needs_rehash():
         user.set_password(password)
     user.failed_logins = 0
     user.last_failed_login = None
-    record(user, "auth.login", user.email)
+    record(user, "auth.login", user.email, **detail)
     db.session.commit()
 
 
@@ -323,7 +326,7 @@ def end_sessions_for(actor: Any, email: str | None = None) -> int:
     survive). Admins only; returns how many accounts were affected; raises
     ``PermissionDenied`` or ``NotFound``."""
     if not permissions.can_administer(actor):
-        raise PermissionDenied("Alleen een beheerder mag sessies beëindigen.")
+        raise PermissionDenied(_("Alleen een beheerder mag sessies beëindigen."))
     begin_write()
     users = [_find(email)] if email is not None else list(db.session.scalars(select(User)))
     revoked = 0
@@ -339,7 +342,7 @@ def _find(email: str) -> User:
     user = db.session.scalar(select(User).where(User.email == (email or "").strip().lower()))
     if user is None:
         db.session.rollback()
-        raise NotFound(f"Er is geen gebruiker met e-mailadres '{email}'.")
+        raise NotFound(_("Er is geen gebruiker met e-mailadres '%(email)s'.", email=email))
     return user
 
 
@@ -348,7 +351,7 @@ def set_active(actor: Any, email: str, active: bool) -> User:
     and revokes its API keys (activating again brings none back). Admins
     only; raises ``PermissionDenied`` or ``NotFound``."""
     if not permissions.can_administer(actor):
-        raise PermissionDenied("Alleen een beheerder mag accounts (de)activeren.")
+        raise PermissionDenied(_("Alleen een beheerder mag accounts (de)activeren."))
     begin_write()
     user = _find(email)
     user.active = bool(active)
@@ -366,9 +369,10 @@ def set_role(actor: Any, email: str, role: str) -> User:
     the next login (and a new key). Admins only;
     raises ``PermissionDenied``, ``NotFound`` or ``ValidationFailed``."""
     if not permissions.can_administer(actor):
-        raise PermissionDenied("Alleen een beheerder mag rollen wijzigen.")
+        raise PermissionDenied(_("Alleen een beheerder mag rollen wijzigen."))
     if role not in ALL_ROLES:
-        raise ValidationFailed({"role": [f"Onbekende rol '{role}'; kies uit {', '.join(ALL_ROLES)}."]})
+        raise ValidationFailed({"role": [_("Onbekende rol '%(role)s'; kies uit %(roles)s.", role=role,
+                                           roles=", ".join(ALL_ROLES))]})
     begin_write()
     user = _find(email)
     old = user.role
@@ -393,7 +397,7 @@ def set_municipality(actor: Any, email: str, municipality: str) -> User:
     from .common import municipality_resolver
 
     if not permissions.can_administer(actor):
-        raise PermissionDenied("Alleen een beheerder mag de gemeente van een account wijzigen.")
+        raise PermissionDenied(_("Alleen een beheerder mag de gemeente van een account wijzigen."))
     begin_write()
     user = _find(email)
     text = (municipality or "").strip()
@@ -401,16 +405,17 @@ def set_municipality(actor: Any, email: str, municipality: str) -> User:
     if muni is None:
         db.session.rollback()
         if not text:
-            raise ValidationFailed({"municipality": ["Geef een gemeente: de officiële naam of de CBS-code (bijv. GM0503)."]})
+            raise ValidationFailed({"municipality": [_("Geef een gemeente: de officiële naam of de CBS-code (bijv. GM0503).")]})
         candidates = sorted(m.name for m in db.session.scalars(
             select(Municipality).where(Municipality.name.ilike(f"{text.replace('%', '').replace('_', '')} (%")))) \
             if len(text) >= 2 else []
         if candidates:
-            raise ValidationFailed({"municipality": [
-                f"'{text}' kan meerdere gemeenten zijn: {', '.join(candidates)}. Gebruik de officiële naam of de CBS-code."]})
-        raise ValidationFailed({"municipality": [
-            f"Onbekende gemeente '{text}'. Gebruik de officiële naam (zoals 'Delft' of \"'s-Hertogenbosch\") "
-            "of de CBS-code (zoals GM0503)."]})
+            raise ValidationFailed({"municipality": [_(
+                "'%(text)s' kan meerdere gemeenten zijn: %(names)s. Gebruik de officiële naam of de CBS-code.",
+                text=text, names=", ".join(candidates))]})
+        raise ValidationFailed({"municipality": [_(
+            "Onbekende gemeente '%(text)s'. Gebruik de officiële naam (zoals 'Delft' of \"'s-Hertogenbosch\") "
+            "of de CBS-code (zoals GM0503).", text=text)]})
     old = user.municipality.cbs_code if user.municipality else None
     user.municipality = muni
     record(actor, "user.municipality_change", user.email, old=old or "", new=muni.cbs_code)
@@ -430,39 +435,51 @@ def deployment_problems(config) -> tuple[list[str], list[str]]:
     errors: list[str] = []
     warnings: list[str] = []
     if config.get("ENV") != "production":
-        errors.append("PORTAL_ENV is niet 'production': cookies zijn niet Secure en HSTS staat uit.")
+        errors.append(_("PORTAL_ENV is niet 'production': cookies zijn niet Secure en HSTS staat uit."))
     key = config.get("SECRET_KEY") or ""
     if key in DEVELOPMENT_KEYS or len(key) < MIN_SECRET_LENGTH:
-        errors.append(f"De geheime sleutel (PORTAL_SECRET_KEY) is een ontwikkelsleutel of korter dan {MIN_SECRET_LENGTH} tekens.")
+        errors.append(_("De geheime sleutel (PORTAL_SECRET_KEY) is een ontwikkelsleutel of korter dan %(n)s tekens.",
+                        n=MIN_SECRET_LENGTH))
     elif not config.get("SECRET_KEY_FROM_ENV"):
-        errors.append("PORTAL_SECRET_KEY is niet gezet: de sleutel komt uit de instance-map; zet een vaste sleutel, gelijk voor alle servers.")
+        errors.append(_("PORTAL_SECRET_KEY is niet gezet: de sleutel komt uit de instance-map; zet een vaste sleutel, "
+                        "gelijk voor alle servers."))
     if config.get("DEBUG"):
-        errors.append("Debug staat aan: tracebacks en configuratie kunnen zichtbaar worden.")
+        errors.append(_("Debug staat aan: tracebacks en configuratie kunnen zichtbaar worden."))
     if config.get("TESTING"):
-        errors.append("TESTING staat aan.")
+        errors.append(_("TESTING staat aan."))
     if config.get("WTF_CSRF_ENABLED") is False:
-        errors.append("CSRF-bescherming (WTF_CSRF_ENABLED) staat uit.")
+        errors.append(_("CSRF-bescherming (WTF_CSRF_ENABLED) staat uit."))
     for name in ("SESSION_COOKIE_SECURE", "REMEMBER_COOKIE_SECURE"):
         if not config.get(name):
-            errors.append(f"{name} staat uit: de cookie kan over onversleuteld HTTP gaan.")
+            errors.append(_("%(name)s staat uit: de cookie kan over onversleuteld HTTP gaan.", name=name))
     for name in ("SESSION_COOKIE_HTTPONLY", "REMEMBER_COOKIE_HTTPONLY"):
         if not config.get(name):
-            errors.append(f"{name} staat uit: scripts in de browser kunnen de cookie lezen.")
+            errors.append(_("%(name)s staat uit: scripts in de browser kunnen de cookie lezen.", name=name))
     if str(config.get("SESSION_COOKIE_SAMESITE") or "").lower() not in ("lax", "strict"):
-        errors.append("SESSION_COOKIE_SAMESITE is niet Lax of Strict.")
+        errors.append(_("SESSION_COOKIE_SAMESITE is niet Lax of Strict."))
     if not int(config.get("PROXY_COUNT") or 0):
-        errors.append("PORTAL_PROXY_COUNT is 0: achter een reverse proxy met TLS ziet het portaal dan niet "
-                      "het echte adres van de bezoeker (inlogbeperking per adres werkt niet) en niet dat het verzoek https was.")
+        errors.append(_("PORTAL_PROXY_COUNT is 0: achter een reverse proxy met TLS ziet het portaal dan niet "
+                        "het echte adres van de bezoeker (inlogbeperking per adres werkt niet) en niet dat het verzoek "
+                        "https was."))
     if not config.get("REQUIRE_TOTP_FOR_ADMINS", True):
-        errors.append("PORTAL_REQUIRE_TOTP_FOR_ADMINS staat uit: beheerders en privacyfunctionarissen "
-                      "kunnen zonder tweestapsverificatie inloggen.")
+        errors.append(_("PORTAL_REQUIRE_TOTP_FOR_ADMINS staat uit: beheerders en privacyfunctionarissen "
+                        "kunnen zonder tweestapsverificatie inloggen."))
+    for key, tenant in sorted((config.get("OIDC_TENANTS") or {}).items()):
+        for field in ("issuer", "discovery_url"):
+            if not str(tenant.get(field, "")).startswith("https://"):
+                errors.append(_("%(name)s begint niet met https://: de inlog via de gemeente moet over TLS gaan.",
+                                name=f"PORTAL_OIDC_{key.upper()}_{field.upper()}"))
+    from ..links import base_url_problem  # links in e-mails never come from the Host header
+
+    if (problem := base_url_problem(config)) is not None:
+        errors.append(problem)
     if str(config.get("SQLALCHEMY_DATABASE_URI", "")).startswith("sqlite"):
-        warnings.append("De database is SQLite; gebruik PostgreSQL in productie (PORTAL_DATABASE_URL).")
+        warnings.append(_("De database is SQLite; gebruik PostgreSQL in productie (PORTAL_DATABASE_URL)."))
     if str(config.get("RATELIMIT_STORAGE_URI", "memory://")).startswith("memory"):
-        warnings.append("Mislukte inlogpogingen worden per worker geteld (memory://); "
-                        "zet PORTAL_RATELIMIT_STORAGE_URI op redis:// om ze te delen.")
+        warnings.append(_("Mislukte inlogpogingen worden per worker geteld (memory://); "
+                          "zet PORTAL_RATELIMIT_STORAGE_URI op redis:// om ze te delen."))
     if str(config.get("LOG_LEVEL", "")).upper() == "DEBUG":
-        warnings.append("PORTAL_LOG_LEVEL is DEBUG: logs kunnen meer vastleggen dan nodig.")
+        warnings.append(_("PORTAL_LOG_LEVEL is DEBUG: logs kunnen meer vastleggen dan nodig."))
     return errors, warnings
 
 
@@ -478,6 +495,7 @@ TOTP_REQUIRED_ROLES = ("admin", "privacy")
 TOTP_DRIFT_STEPS = 1
 TOTP_ISSUER = "Kennisportaal"
 RECOVERY_CODE_COUNT = 8
+#: Dutch msgid; translated where it is raised (``_(_TOTP_INVALID)``)
 _TOTP_INVALID = "De code klopt niet of is al gebruikt. Gebruik de nieuwste code uit uw app."
 
 
@@ -539,7 +557,7 @@ def start_totp_enrollment(user: User) -> str:
     user = db.session.get(User, user.id)
     if user.totp_enabled:
         db.session.rollback()
-        raise ValidationFailed({"code": ["Tweestapsverificatie staat al aan."]})
+        raise ValidationFailed({"code": [_("Tweestapsverificatie staat al aan.")]})
     secret = pyotp.random_base32()
     user.totp_secret = _seal(secret)
     user.totp_last_step = None
@@ -572,7 +590,7 @@ def _matching_step(secret: str, code: str, last_step: int | None) -> int | None:
 
 
 def _new_recovery_codes() -> tuple[list[str], str]:
-    codes = [f"{secrets.token_hex(3)}-{secrets.token_hex(3)}" for _ in range(RECOVERY_CODE_COUNT)]
+    codes = [f"{secrets.token_hex(3)}-{secrets.token_hex(3)}" for _i in range(RECOVERY_CODE_COUNT)]
     return codes, "\n".join(_token_hash(c.replace("-", "")) for c in codes)
 
 
@@ -587,12 +605,12 @@ def confirm_totp(user: User, code: str) -> list[str]:
     secret = totp_secret(user)
     if user.totp_enabled or secret is None:
         db.session.rollback()
-        raise ValidationFailed({"code": ["Begin opnieuw met het instellen van tweestapsverificatie."]})
+        raise ValidationFailed({"code": [_("Begin opnieuw met het instellen van tweestapsverificatie.")]})
     step = _matching_step(secret, _clean_code(code), user.totp_last_step)
     if step is None:
         record(user, "auth.totp_failed", user.email, purpose="enrollment")
         db.session.commit()
-        raise ValidationFailed({"code": [_TOTP_INVALID]})
+        raise ValidationFailed({"code": [_(_TOTP_INVALID)]})
     codes, hashes = _new_recovery_codes()
     user.totp_last_step = step
     user.totp_enabled_at = utcnow()
@@ -646,7 +664,7 @@ def disable_totp(user: User, password: str | None, code: str | None) -> User:
     password or code counts as a failed login."""
     reauthenticate(user, password, field="current_password", reason="totp_disable")
     if not check_second_factor(user, code or "", purpose="disable"):
-        raise ValidationFailed({"code": [_TOTP_INVALID]})
+        raise ValidationFailed({"code": [_(_TOTP_INVALID)]})
     begin_write()
     user = db.session.get(User, user.id)
     _clear_totp(user)
@@ -665,7 +683,7 @@ def reset_totp(actor: Any, email: str) -> User:
     ``auth.totp_reset``. Admins and the system only; raises
     ``PermissionDenied`` or ``NotFound``."""
     if not permissions.can_administer(actor):
-        raise PermissionDenied("Alleen een beheerder mag tweestapsverificatie van een account verwijderen.")
+        raise PermissionDenied(_("Alleen een beheerder mag tweestapsverificatie van een account verwijderen."))
     begin_write()
     user = _find(email)
     _clear_totp(user)
@@ -674,3 +692,252 @@ def reset_totp(actor: Any, email: str) -> User:
     record(actor, "auth.totp_reset", user.email)
     db.session.commit()
     return user
+
+
+# --- per-device sessions (issue #7; OWASP ASVS 5.0 V7.5.2) ---------------------------
+#
+# Every login makes a ``UserSession`` row; the cookie carries
+# ``"<user id>.<user session token>.<device token>"``. The user token ends
+# every session at once (logout everywhere, password reset, role change,
+# deactivation: see above); the device token ends one.
+
+#: ``last_seen_at`` is written at most this often per session (seconds):
+#: "last active" to five minutes is precise enough, and a reading request
+#: rarely writes (ASVS 5.0 3.5.3 is about the user's data, but fewer writes
+#: on GET keep it that way for everything else)
+SESSION_SEEN_RESOLUTION = 300
+
+
+def _generation(user: User) -> str:
+    return _token_hash("generation:" + (user.session_token or ""))
+
+
+def start_device_session(user: User, *, user_agent: str = "", method: str = "password",
+                         remember: bool = False) -> str:
+    """Record a new login of ``user`` on one device; returns the device token
+    (43 URL-safe characters, for the cookie; only its SHA-256 is stored).
+    ``method``: ``password`` or ``oidc:<tenant>``. Dead rows of the user
+    (ended, of an old session token, or older than twice ABSOLUTE_TIMEOUT)
+    are deleted on the way. Commits."""
+    from ..models import UserSession
+
+    from flask import current_app
+    from sqlalchemy import delete, or_
+
+    begin_write()
+    user = db.session.get(User, user.id)
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    # rows that can never log in again: ended, of an old user token, or past twice the absolute limit
+    horizon = now - 2 * current_app.config.get("ABSOLUTE_TIMEOUT", timedelta(hours=12))
+    db.session.execute(delete(UserSession).where(
+        UserSession.user_id == user.id,
+        or_(UserSession.ended_at.is_not(None), UserSession.generation != _generation(user),
+            UserSession.created_at < horizon)))
+    db.session.add(UserSession(user_id=user.id, token_hash=_token_hash(token), generation=_generation(user),
+                               method=method[:80], user_agent=safe_text(user_agent, 400), remember=remember,
+                               created_at=now, last_seen_at=now))
+    db.session.commit()
+    return token
+
+
+def device_session(user: User, token: str, *, max_age: timedelta | None = None):
+    """The live ``UserSession`` of ``user`` whose device token is ``token``
+    (not ended, of the user's current session token, younger than
+    ``max_age``), else None."""
+    from ..models import UserSession
+
+    if not token or len(token) > 100:
+        return None
+    row = db.session.scalar(select(UserSession).where(UserSession.token_hash == _token_hash(token)))
+    if (row is None or row.user_id != user.id or row.ended_at is not None
+            or not secrets.compare_digest(row.generation, _generation(user))):
+        return None
+    if max_age is not None and utcnow() - row.created_at > max_age:
+        return None
+    return row
+
+
+def touch_device_session(session_id: int) -> None:
+    """Set ``last_seen_at`` of the session ``session_id`` to now, when it is
+    older than ``SESSION_SEEN_RESOLUTION`` seconds. Commits."""
+    from ..models import UserSession
+
+    row = db.session.get(UserSession, session_id)
+    if row is None or (utcnow() - row.last_seen_at).total_seconds() < SESSION_SEEN_RESOLUTION:
+        return
+    begin_write()
+    row = db.session.get(UserSession, session_id)
+    row.last_seen_at = utcnow()
+    db.session.commit()
+
+
+def list_device_sessions(user: User, *, idle: timedelta, absolute: timedelta) -> list:
+    """The live sessions of ``user``, newest activity first: not ended, of
+    the current session token, started within ``absolute``, and (unless
+    remember-me) active within ``idle``. Returns ``UserSession`` rows."""
+    from ..models import UserSession
+
+    user = db.session.get(User, user.id)
+    now = utcnow()
+    rows = db.session.scalars(select(UserSession).where(
+        UserSession.user_id == user.id, UserSession.ended_at.is_(None),
+        UserSession.generation == _generation(user), UserSession.created_at > now - absolute,
+    ).order_by(UserSession.last_seen_at.desc(), UserSession.id.desc()))
+    return [r for r in rows if r.remember or now - r.last_seen_at <= idle]
+
+
+def end_device_session(actor: User, session_id: int, *, reason: str = "auth.session_ended") -> None:
+    """End the session ``session_id`` of ``actor`` (that device's cookies die
+    at once). Only one's own sessions: another user's id is ``NotFound``
+    (the same answer as an id that does not exist). Audited. Commits."""
+    from ..models import UserSession
+
+    begin_write()
+    row = db.session.get(UserSession, session_id)
+    if row is None or row.user_id != actor.id or row.ended_at is not None:
+        db.session.rollback()
+        raise NotFound(_("Deze sessie bestaat niet of is al beëindigd."))
+    row.ended_at = utcnow()
+    record(actor, reason, actor.email, session=row.id)
+    db.session.commit()
+
+
+def end_other_device_sessions(actor: User, keep_id: int | None) -> int:
+    """End every live session of ``actor`` except ``keep_id``; returns how
+    many. Audited ``auth.sessions_ended_others``. Commits."""
+    from ..models import UserSession
+
+    begin_write()
+    rows = list(db.session.scalars(select(UserSession).where(
+        UserSession.user_id == actor.id, UserSession.ended_at.is_(None))))
+    now = utcnow()
+    n = 0
+    for row in rows:
+        if row.id != keep_id:
+            row.ended_at = now
+            n += 1
+    record(actor, "auth.sessions_ended_others", actor.email, sessions=n)
+    db.session.commit()
+    return n
+
+
+def describe_user_agent(text: str | None) -> str:
+    """A short Dutch-neutral summary of a User-Agent header: ``"Firefox op
+    Windows"``, ``"Chrome op Android"``; ``""`` when nothing is recognised.
+    Order matters: Edge and Opera also say Chrome, Chrome also says Safari."""
+    ua = text or ""
+    browser = next((name for token, name in (
+        ("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"),
+        ("Chromium/", "Chromium"), ("Safari/", "Safari"), ("curl/", "curl")) if token in ua), "")
+    system = next((name for token, name in (
+        ("Android", "Android"), ("iPhone", "iPhone"), ("iPad", "iPad"), ("Windows", "Windows"),
+        ("Mac OS X", "macOS"), ("CrOS", "ChromeOS"), ("Linux", "Linux")) if token in ua), "")
+    if browser and system:
+        return f"{browser} / {system}"
+    return browser or system
+
+
+# --- single sign-on through OpenID Connect (issue #7; ASVS 5.0 V10) ----------------
+
+class SsoRefused(Exception):
+    """A single sign-on login that must not succeed; ``reason`` is an audit
+    code word, ``message`` the Dutch text for the user."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(reason)
+        self.reason = reason
+        self.message = message
+
+
+def sso_user(tenant_key: str, tenant: dict, claims: dict, *, link_to: User | None = None) -> tuple[User, bool]:
+    """The account for a verified ID token's ``claims`` (``iss``, ``sub``,
+    optional ``email`` and ``name``) from ``tenant`` (an entry of
+    ``OIDC_TENANTS``). Returns ``(user, created)``. Commits.
+
+    Rules (docs/security.md, "Single sign-on"): the account is found by
+    ``(issuer, subject)`` only, never by e-mail. An unknown pair is linked to
+    ``link_to`` (a logged-in user who asked for it on their sessions page),
+    or else makes a new *member* account in the tenant's municipality,
+    without a password. Raises ``SsoRefused``: ``issuer_mismatch`` (``iss``
+    is not the tenant's), ``inactive`` (the account is switched off),
+    ``email_in_use`` (a new account would take an existing account's
+    e-mail: that account's owner must link it from inside their account),
+    ``no_email``, ``already_linked`` (the identity belongs to another
+    account), ``municipality`` (the tenant's CBS code is unknown)."""
+    from ..models import Municipality, UserIdentity
+
+    issuer, subject = str(claims.get("iss") or ""), str(claims.get("sub") or "")
+    if not subject or issuer != tenant["issuer"]:
+        raise SsoRefused("issuer_mismatch", _("Deze inlog wordt niet vertrouwd."))
+    begin_write()
+    identity = db.session.scalar(select(UserIdentity).where(UserIdentity.issuer == issuer,
+                                                            UserIdentity.subject == subject))
+    created = False
+    if identity is not None:
+        user = db.session.get(User, identity.user_id)
+        if link_to is not None and user.id != link_to.id:
+            db.session.rollback()
+            raise SsoRefused("already_linked", _("Deze gemeentelijke inlog hoort al bij een ander account."))
+    elif link_to is not None:
+        user = db.session.get(User, link_to.id)
+        identity = UserIdentity(user_id=user.id, issuer=issuer, subject=subject, tenant=tenant_key,
+                                email=str(claims.get("email") or "")[:320])
+        db.session.add(identity)
+        record(user, "auth.identity_linked", user.email, tenant=tenant_key, issuer=issuer)
+    else:
+        email = str(claims.get("email") or "").strip().lower()
+        if "@" not in email or len(email) > 320:
+            db.session.rollback()
+            raise SsoRefused("no_email", _("Uw gemeentelijke inlog gaf geen e-mailadres door; "
+                                           "vraag de beheerder om een account."))
+        if db.session.scalar(select(User.id).where(User.email == email)) is not None:
+            db.session.rollback()
+            raise SsoRefused("email_in_use", _(
+                "Er bestaat al een account met dit e-mailadres. Log in met uw wachtwoord en koppel uw "
+                "gemeentelijke inlog daarna op de pagina Mijn sessies."))
+        muni = db.session.scalar(select(Municipality).where(Municipality.cbs_code == tenant["municipality"]))
+        if muni is None:
+            db.session.rollback()
+            raise SsoRefused("municipality", _("Deze gemeentelijke inlog is niet goed ingesteld; "
+                                               "meld het de beheerder."))
+        name = safe_text(claims.get("name") or email.split("@")[0], 200)
+        user = User(email=email, name=name, role="member", municipality=muni)  # no password: SSO only
+        db.session.add(user)
+        db.session.flush()
+        identity = UserIdentity(user_id=user.id, issuer=issuer, subject=subject, tenant=tenant_key, email=email)
+        db.session.add(identity)
+        record(None, "user.create", email, role="member", via=f"oidc:{tenant_key}")
+        created = True
+    if not user.is_active:
+        db.session.rollback()
+        raise SsoRefused("inactive", _("Dit account is uitgeschakeld."))
+    identity.last_login_at = utcnow()
+    db.session.commit()
+    return user, created
+
+
+# --- recovery codes (issue #7; ASVS 5.0 V6.5.2) -----------------------------------------
+
+def regenerate_recovery_codes(user: User, password: str | None, code: str | None) -> list[str]:
+    """Replace all recovery codes of ``user`` by new ones; returns them
+    (shown once; only SHA-256 hashes are stored, the old codes stop working
+    in the same transaction). Needs the current ``password`` and a current
+    TOTP code (a recovery code is not accepted here). Audited
+    ``auth.totp_recovery_regenerated``. Raises ``ValidationFailed``
+    (``current_password`` or ``code``); wrong answers count as failed logins."""
+    if not user.totp_enabled:
+        raise ValidationFailed({"code": [_("Tweestapsverificatie staat niet aan.")]})
+    reauthenticate(user, password, field="current_password", reason="totp_recovery")
+    cleaned = _clean_code(code)
+    if not re.fullmatch(r"\d{6}", cleaned):
+        cleaned = "no-totp-code"  # a recovery code is refused here, and counted as a failure
+    if not check_second_factor(user, cleaned, purpose="recovery_codes"):
+        raise ValidationFailed({"code": [_("De code klopt niet of is al gebruikt. Gebruik de nieuwste code uit uw app.")]})
+    begin_write()
+    user = db.session.get(User, user.id)
+    codes, hashes = _new_recovery_codes()
+    user.totp_recovery_codes = hashes
+    record(user, "auth.totp_recovery_regenerated", user.email)
+    db.session.commit()
+    return codes

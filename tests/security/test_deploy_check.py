@@ -12,6 +12,7 @@ from portal.services.accounts import deployment_problems
 
 GOOD = {
     "ENV": "production",
+    "BASE_URL": "https://portaal.example.nl",
     "SECRET_KEY": "k" * 10 + secrets.token_urlsafe(40),
     "SECRET_KEY_FROM_ENV": True,
     "SESSION_COOKIE_SECURE": True,
@@ -51,6 +52,7 @@ def test_check_deploy_passes_a_production_configuration(tmp_path, monkeypatch):
     monkeypatch.setenv("PORTAL_ENV", "production")
     monkeypatch.setenv("PORTAL_SECRET_KEY", key)
     monkeypatch.setenv("PORTAL_PROXY_COUNT", "1")
+    monkeypatch.setenv("PORTAL_BASE_URL", "https://portaal.example.nl")
     app = _app(tmp_path)
     result = app.test_cli_runner().invoke(args=["check-deploy"])
     assert result.exit_code == 0, result.output
