@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from .. import permissions, search, taxonomy
@@ -23,52 +24,52 @@ from ..models.base import utcnow
 from .common import audit
 from .items import items_by_slugs
 
-#: sub-step -> the questions a municipality should be able to answer (Dutch: shown as is).
+#: sub-step -> the questions a municipality should be able to answer (Dutch msgids, lazily translated).
 KEY_QUESTIONS: dict[str, list[str]] = {
     "1.1": [
-        "Welk probleem moet het netwerk helpen oplossen: signalen van radicalisering opvangen, "
-        "spanningen tussen groepen dempen of de weerbaarheid van jongeren en ouders versterken?",
-        "Welke overleggen en netwerken bestaan er al, en is een nieuw netwerk echt nodig of volstaat "
-        "het een bestaand verband te verbreden?",
-        "Kunt u het bestaansrecht van het netwerk in een paar zinnen uitleggen die ook een bewoner begrijpt?",
+        _l("Welk probleem moet het netwerk helpen oplossen: signalen van radicalisering opvangen, "
+        "spanningen tussen groepen dempen of de weerbaarheid van jongeren en ouders versterken?"),
+        _l("Welke overleggen en netwerken bestaan er al, en is een nieuw netwerk echt nodig of volstaat "
+        "het een bestaand verband te verbreden?"),
+        _l("Kunt u het bestaansrecht van het netwerk in een paar zinnen uitleggen die ook een bewoner begrijpt?"),
     ],
     "1.2": [
-        "Steunen de burgemeester en de betrokken wethouders het netwerk, en weet u wat zij er wel en "
-        "niet van verwachten?",
-        "Is er geld voor meerdere jaren, zodat het netwerk de tijd krijgt om op te bouwen?",
-        "Zijn de driehoek en de partners in zorg en welzijn betrokken, zodat het netwerk geen losstaand "
-        "veiligheidsproject wordt?",
+        _l("Steunen de burgemeester en de betrokken wethouders het netwerk, en weet u wat zij er wel en "
+        "niet van verwachten?"),
+        _l("Is er geld voor meerdere jaren, zodat het netwerk de tijd krijgt om op te bouwen?"),
+        _l("Zijn de driehoek en de partners in zorg en welzijn betrokken, zodat het netwerk geen losstaand "
+        "veiligheidsproject wordt?"),
     ],
     "1.3": [
-        "Welke rol kiest de gemeente: regisseur, facilitator of participant?",
-        "Hoe gaat u om met signalen: wie ontvangt ze en wat komt er terug naar de sleutelfiguur?",
-        "Wat is vertrouwelijk, hoe beschermt u de privacy van bewoners, en krijgen sleutelfiguren een vergoeding?",
-        "Wie is de coördinator of netwerkregisseur, en hoeveel uren zijn daarvoor beschikbaar?",
+        _l("Welke rol kiest de gemeente: regisseur, facilitator of participant?"),
+        _l("Hoe gaat u om met signalen: wie ontvangt ze en wat komt er terug naar de sleutelfiguur?"),
+        _l("Wat is vertrouwelijk, hoe beschermt u de privacy van bewoners, en krijgen sleutelfiguren een vergoeding?"),
+        _l("Wie is de coördinator of netwerkregisseur, en hoeveel uren zijn daarvoor beschikbaar?"),
     ],
     "2.1": [
-        "Werft de gemeente zelf, of een externe partij die mensen bereikt die de overheid wantrouwen?",
-        "Voert u met iedere kandidaat een verkennend gesprek: deelt de persoon het doel en heeft hij of zij er tijd voor?",
-        "Spelen er andere belangen mee, zoals subsidie, zichtbaarheid of een politieke ambitie?",
+        _l("Werft de gemeente zelf, of een externe partij die mensen bereikt die de overheid wantrouwen?"),
+        _l("Voert u met iedere kandidaat een verkennend gesprek: deelt de persoon het doel en heeft hij of zij er tijd voor?"),
+        _l("Spelen er andere belangen mee, zoals subsidie, zichtbaarheid of een politieke ambitie?"),
     ],
     "2.2": [
-        "Mengt het netwerk formele sleutelfiguren (professionals) en informele (bewoners, vrijwilligers, voorgangers)?",
-        "Is er spreiding over wijken, gemeenschappen, leeftijd, gender en talen, ook naar minder zichtbare groepen?",
-        "Welke groepen ontbreken nog, en hoe werft u daar gericht op bij?",
+        _l("Mengt het netwerk formele sleutelfiguren (professionals) en informele (bewoners, vrijwilligers, voorgangers)?"),
+        _l("Is er spreiding over wijken, gemeenschappen, leeftijd, gender en talen, ook naar minder zichtbare groepen?"),
+        _l("Welke groepen ontbreken nog, en hoe werft u daar gericht op bij?"),
     ],
     "3.1": [
-        "Koppelt u altijd iets terug als een sleutelfiguur een signaal deelt?",
-        "Bent u open over wat de gemeente met informatie doet?",
-        "Hebt u per persoon afgesproken hoe zichtbaar zijn of haar deelname mag zijn?",
+        _l("Koppelt u altijd iets terug als een sleutelfiguur een signaal deelt?"),
+        _l("Bent u open over wat de gemeente met informatie doet?"),
+        _l("Hebt u per persoon afgesproken hoe zichtbaar zijn of haar deelname mag zijn?"),
     ],
     "3.2": [
-        "Weet u welke kennis en vaardigheden de sleutelfiguren zelf nodig hebben?",
-        "Is er ruimte voor training en intervisie: lastige gesprekken, doorverwijzen, omgaan met online haat?",
-        "Deelt u kennis ook met andere gemeenten, bijvoorbeeld in de regio?",
+        _l("Weet u welke kennis en vaardigheden de sleutelfiguren zelf nodig hebben?"),
+        _l("Is er ruimte voor training en intervisie: lastige gesprekken, doorverwijzen, omgaan met online haat?"),
+        _l("Deelt u kennis ook met andere gemeenten, bijvoorbeeld in de regio?"),
     ],
     "3.3": [
-        "Houdt u een lijst bij van mogelijke nieuwe leden, en werft u periodiek bij?",
-        "Is er afwisseling in activiteiten en vaste momenten, zoals een brede bijeenkomst twee keer per jaar?",
-        "Hoe houdt u de inzet vast als de dreiging afneemt, en vraagt u de leden jaarlijks wat het netwerk hun oplevert?",
+        _l("Houdt u een lijst bij van mogelijke nieuwe leden, en werft u periodiek bij?"),
+        _l("Is er afwisseling in activiteiten en vaste momenten, zoals een brede bijeenkomst twee keer per jaar?"),
+        _l("Hoe houdt u de inzet vast als de dreiging afneemt, en vraagt u de leden jaarlijks wat het netwerk hun oplevert?"),
     ],
 }
 
@@ -94,7 +95,7 @@ def progress_of(municipality: Municipality | None) -> dict[str, str]:
 
 def next_step(states: dict[str, str]) -> str | None:
     """The first sub-step (in order) not ``gereed``; ``None`` when all are done."""
-    for _p, key, _l in steps():
+    for _p, key, _label in steps():
         if states.get(key) != "gereed":
             return key
     return None
@@ -102,7 +103,9 @@ def next_step(states: dict[str, str]) -> str | None:
 
 def helpers(actor: Any, step: str, limit: int = PER_STEP) -> dict[str, Any]:
     """What helps with ``step``, as ``actor`` may see it: ``{"practice":
-    SearchResult, "lesson": SearchResult, "people": [(slug, title)] | None}``.
+    SearchResult, "lesson": SearchResult, "people": [(slug, title)] | None,
+    "people_ids": [profile id, in the order of "people"]}`` (no ``people_ids``
+    for anonymous visitors).
 
     Practices and lessons come from the search with the step filter, which
     applies every permission rule (nothing hidden is found or counted).
@@ -118,6 +121,7 @@ def helpers(actor: Any, step: str, limit: int = PER_STEP) -> dict[str, Any]:
         return out
     found = search.search(actor, "", filters={"step": [step], "type": ["profile"]}, per_page=limit, facets=False)
     people = [(h.slug, h.title) for h in found.hits]
+    ids = {(h.slug, h.title): h.id for h in found.hits}
     if len(people) < limit:
         practice_ids = [h.id for h in search.search(actor, "", filters={"step": [step], "type": ["practice"]},
                                                     per_page=20, facets=False).hits]
@@ -127,7 +131,9 @@ def helpers(actor: Any, step: str, limit: int = PER_STEP) -> dict[str, Any]:
             if (profile.status == "published" and permissions.consent_valid(profile)
                     and (profile.slug, profile.title) not in people):
                 people.append((profile.slug, profile.title))
+                ids[(profile.slug, profile.title)] = profile.id
     out["people"] = people[:limit]
+    out["people_ids"] = [ids[p] for p in out["people"]]  # for the privacy audit (the view logs them)
     return out
 
 

@@ -30,6 +30,7 @@ from ..errors import NotFound, PermissionDenied, ValidationFailed
 from ..extensions import db
 from ..models import AuditEvent, IntroductionRequest, Item, Revision, User
 from ..models.base import utcnow
+from . import people_redaction as redaction
 from .common import audit, log_search_change
 from .items import SYSTEM, add_revision, front_matter, set_status
 
@@ -40,6 +41,7 @@ SEARCH = "privacy.profile_search"
 REVEAL = "privacy.contact_reveal"
 EXPORT = "privacy.export"
 ERASE = "privacy.erase"
+LISTED = "privacy.profile_listed"
 REMIND_DAYS = 31
 MAX_MESSAGE = 2000
 
@@ -56,26 +58,83 @@ def _get_profile(profile_id: int) -> Item:
 
 
 # -- the privacy audit ---------------------------------------------------------------------
+#: Every place that shows a profile's name (or its name-bearing slug) to a
+#: user -> the audit action its rows get. ``record_profiles_shown`` refuses
+#: a place not listed here, so a new place has to be named (and counted).
+SHOWN_IN = {
+    "search": SEARCH,  # /zoeken, and the finder's suggestions on it
+    "finder": SEARCH,  # /wie-kan-helpen
+    "api_list": SEARCH,  # GET /api/v1/items
+    "api_search": SEARCH,  # GET /api/v1/search
+    "guide": LISTED,  # "Waar staat u?": key figures per sub-step
+    "contact_choices": LISTED,  # the editor's contact field of a practice or lesson
+    "collection": LISTED,  # a dossier's entries, and its manage page
+    "contact_link": LISTED,  # a practice or lesson page's contact person
+    "api_contact": LISTED,  # a practice or lesson's ``contact`` slug in the API
+    "introduction": LISTED,  # the introduction request form names the person
+}
+#: Pages that show profile names *without* an audit row, and why: they are
+#: shown only to the profile's stewards (those who may edit or publish it,
+#: or handle its requests) as part of that duty, or are the privacy
+#: officer's and admins' own oversight pages. tests/test_people_audit_places.py
+#: fails when a template that links items is in neither list.
+NOT_LOGGED = {
+    "curation/dashboard.html": "curators' queue: items they may publish",
+    "curation/history.html": "history of an item the viewer may edit",
+    "curation/return.html": "returning an item the viewer may publish",
+    "curation/revision.html": "a pending change the viewer may review",
+    "web/drafts.html": "drafts the viewer may edit",
+    "insight/dashboard.html": "curators' and admins' overdue list of items they look after",
+    "people/introductions.html": "requests the curator handles for the profile",
+    "people/persons.html": "admins: the rights of the person",
+    "people/privacy.html": "the privacy officer's log itself",
+    "people/privacy_profile.html": "the privacy officer's log itself",
+    "people/erase.html": "admins: the erasure preview",
+}
+
+
+def _write_privacy(actor: Any, rows: list[tuple[str, str, dict[str, Any]]], fresh: bool = True) -> None:
+    """The one writer of privacy audit rows ``(action, target, detail)``.
+    ``fresh`` (pages being rendered): whatever the request's session still
+    holds is rolled back first, so a half-done write that failed (a refused
+    save re-rendering the editor) is never committed with the audit row;
+    otherwise the caller's own transaction is committed with it."""
+    if fresh:
+        db.session.rollback()
+    begin_write()
+    for action, target, detail in rows:
+        audit(actor, action, target, **detail)
+    db.session.commit()
+
+
+def record_profiles_shown(actor: Any, profiles: list[Any], where: str) -> None:
+    """Log that ``actor`` was shown the names of ``profiles`` (``Item`` rows
+    or ids; nothing when empty) at ``where`` (a key of ``SHOWN_IN``: raises
+    ``ValueError`` for another). One row per page, ``target`` "profiles",
+    ``detail`` ``{"profile_ids": [...], "where": where}``; never the query
+    or the names. Own transaction."""
+    if where not in SHOWN_IN:
+        raise ValueError(f"unknown place {where!r}: add it to people.SHOWN_IN")
+    ids = sorted({int(getattr(p, "id", p)) for p in profiles})
+    if not ids:
+        return
+    _write_privacy(actor, [(SHOWN_IN[where], "profiles", {"profile_ids": ids, "where": where})])
+
+
 def record_profile_view(actor: Any, profile: Item, contact_shown: bool) -> None:
     """Log that ``actor`` opened ``profile``'s page, and, when its contact
     details were on the page, that they were revealed. Own transaction."""
     profile_id = profile.id
-    begin_write()
-    audit(actor, VIEW, _target(profile_id), profile_id=profile_id)
+    rows = [(VIEW, _target(profile_id), {"profile_id": profile_id})]
     if contact_shown:
-        audit(actor, REVEAL, _target(profile_id), profile_id=profile_id)
-    db.session.commit()
+        rows.append((REVEAL, _target(profile_id), {"profile_id": profile_id}))
+    _write_privacy(actor, rows)
 
 
-def record_profile_search(actor: Any, profile_ids: list[int]) -> None:
+def record_profile_search(actor: Any, profile_ids: list[int], where: str = "search") -> None:
     """Log that a search by ``actor`` returned these profiles (nothing when
     none). The query text is not kept: it may hold a person's name."""
-    ids = sorted({int(i) for i in profile_ids})
-    if not ids:
-        return
-    begin_write()
-    audit(actor, SEARCH, "profiles", profile_ids=ids)
-    db.session.commit()
+    record_profiles_shown(actor, list(profile_ids), where)
 
 
 @dataclass
@@ -88,6 +147,7 @@ class ProfileActivity:
     searches: int = 0
     reveals: int = 0
     exports: int = 0
+    listings: int = 0  # pages that listed or linked the profile by name (``SHOWN_IN``)
 
 
 def _privacy_rows(since: datetime | None = None) -> list[AuditEvent]:
@@ -108,7 +168,8 @@ def _ids_of(row: AuditEvent) -> list[int]:
 
 def privacy_overview(actor: Any, days: int = 30) -> list[ProfileActivity]:
     """Per profile, over the last ``days`` days: distinct viewers, page views,
-    searches that returned it, contact reveals, exports; busiest first.
+    searches that returned it, contact reveals, exports, other pages that
+    listed it by name; busiest first.
     Raises ``PermissionDenied`` for anyone but the privacy officer."""
     if not permissions.can_read_privacy_log(actor):
         raise PermissionDenied("Alleen de privacyfunctionaris mag het privacylogboek lezen.")
@@ -130,6 +191,8 @@ def privacy_overview(actor: Any, days: int = 30) -> list[ProfileActivity]:
                 s.reveals += 1
             elif row.action == EXPORT:
                 s.exports += 1
+            elif row.action == LISTED:
+                s.listings += 1
     for pid, who in viewers.items():
         stats[pid].viewers = len(who)
     return sorted(stats.values(), key=lambda s: (-s.viewers, -s.views, s.title.casefold()))
@@ -215,7 +278,7 @@ def find_experts(actor: Any, text: str = "", *, languages: list[str] | None = No
     found.sort(key=lambda i: not (own is not None and own in permissions.item_region_ids(i)))  # stable
     page = max(1, min(page, -(-len(found) // max(per_page, 1)) or 1))  # beyond the last page: the last
     shown = found[(page - 1) * per_page: page * per_page]
-    record_profile_search(actor, [i.id for i in shown])
+    record_profiles_shown(actor, shown, "finder")
     return FinderResult(profiles=shown, total=len(found), page=page, per_page=per_page, facets=facets)
 
 
@@ -433,6 +496,7 @@ ERASE_POLICY = {
     "attachments.item_id": "delete",  # and the stored files, after the commit
     "collection_entries.item_id": "delete",  # the dossier stays, without the person
     "kept_forms.item_id": "delete",  # a form kept across an expired session
+    "follow_news.item_id": "delete",  # news for followers' digests (issue #9)
     # no foreign key: rows hold only an id and an action; erasure appends a "delete"
     "search_changes.item_id": "keep",
 }
@@ -489,8 +553,7 @@ def export_person(actor: Any, profile_id: int) -> dict[str, Any]:
         rows = db.session.execute(select(table).where(col == profile_id)).mappings().all()
         if rows:
             other.setdefault(table.name, []).extend({k: _json(v) for k, v in r.items()} for r in rows)
-    audit(actor, EXPORT, _target(profile_id), profile_id=profile_id)
-    db.session.commit()
+    _write_privacy(actor, [(EXPORT, _target(profile_id), {"profile_id": profile_id})], fresh=False)
     return {"exported_at": _json(utcnow()), "profile": profile, "revisions": revisions,
             "views": views, "mentioned_by": mentioned, "other": other}
 
@@ -508,7 +571,13 @@ def _scrub_slug(meta: dict, slug: str) -> dict | None:
 def erase_person(actor: Any, profile_id: int) -> None:
     """Erase a person (GDPR article 17): the profile, its revisions and
     drafts, its search index entry (a ``delete`` in the change log, then the
-    index is rebuilt so no segment file keeps its words), every
+    index is rebuilt so no segment file keeps its words), its name, e-mail
+    address and phone number typed as free text anywhere else, redacted in
+    place to "[naam verwijderd]" in current texts *and* their revision
+    history, pending changes, kept forms, questions, answers, meeting notes,
+    notifications, outbox e-mails and the audit log (``people_redaction``;
+    article 17 overrides the history's integrity; every touched item is
+    reindexed), every
     row of another table referring to it (``ERASE_POLICY``) and attached
     files, rows of free-text logs naming it (``TEXT_LOGS``), its slug in
     other items' contact and related fields (current and in their revisions)
@@ -521,6 +590,7 @@ def erase_person(actor: Any, profile_id: int) -> None:
     begin_write()
     item = _get_profile(profile_id)
     slug = item.slug
+    names_to_redact = redaction.needles_for(item)  # before the revisions (earlier names) go
     # 1. rows of other tables that refer to the profile
     files = _attachment_files(profile_id)
     for table, col in item_references():
@@ -562,7 +632,7 @@ def erase_person(actor: Any, profile_id: int) -> None:
     for row in db.session.scalars(select(AuditEvent).where(about)):
         ids = _ids_of(row)
         if row.action.startswith(PRIVACY_PREFIX) and profile_id in ids:
-            if row.action == SEARCH and len(ids) > 1:
+            if row.action in (SEARCH, LISTED) and len(ids) > 1:
                 row.detail = {**row.detail, "profile_ids": [i for i in ids if i != profile_id]}
             else:
                 db.session.delete(row)
@@ -577,6 +647,11 @@ def erase_person(actor: Any, profile_id: int) -> None:
         other = db.session.get(Item, other_id)
         other.updated_at = utcnow()
         add_revision(other, actor, "contactpersoon gewist")
+    # 6. the name typed as free text anywhere else, history included (people_redaction)
+    db.session.flush()
+    touched |= redaction.apply(redaction.scan(names_to_redact))
+    db.session.expire_all()
+    for other_id in sorted(i for i in touched if i is not None):
         log_search_change(other_id)
     log_search_change(profile_id, "delete")
     audit(actor, ERASE, _target(profile_id))
@@ -590,6 +665,43 @@ def erase_person(actor: Any, profile_id: int) -> None:
     except Exception:  # the database is done; `portal reindex` finishes the index
         log.exception("rebuilding the search index after an erasure failed; run `portal reindex`")
         search.nudge()
+
+
+@dataclass
+class ErasurePreview:
+    """What ``erase_person`` would do with the free text: ``places`` (one
+    ``people_redaction.Hit`` per row and column, with a Dutch ``label`` naming
+    the item or row, never the text itself), the names it redacts (``names``)
+    and those it leaves alone as too unspecific (``ignored``, with the reason)."""
+
+    profile: Item
+    places: list[Any] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+    ignored: list[Any] = field(default_factory=list)
+
+
+def erasure_preview(actor: Any, profile_id: int) -> ErasurePreview:
+    """Where the person's name (and e-mail address, phone number) occurs as
+    free text outside the profile, for the admin to see before erasing.
+    Rows the erasure deletes anyway (the profile, its revisions, rows
+    referring to it) are left out. Admins only (``PermissionDenied``);
+    ``NotFound`` for an unknown profile. Reads only."""
+    if not permissions.can_manage_person_data(actor):
+        raise PermissionDenied("Alleen een beheerder mag een persoon wissen.")
+    item = _get_profile(profile_id)
+    needles = redaction.needles_for(item)
+    refs: dict[str, list[str]] = {}
+    for table, col in item_references():
+        if ERASE_POLICY.get(f"{table.name}.{col.name}", "delete") == "delete":
+            refs.setdefault(table.name, []).append(col.name)
+
+    def skip(table: str, row: Any) -> bool:
+        if table == "items":
+            return row["id"] == profile_id
+        return any(row.get(c) == profile_id for c in refs.get(table, ()))
+
+    places = redaction.scan(needles, skip=skip)
+    return ErasurePreview(item, places, [n for n, _ in needles.names], needles.ignored)
 
 
 #: Tables of free text without a reference to the item -> the columns whose
@@ -625,8 +737,9 @@ def profiles_for_admin(actor: Any) -> list[Item]:
 
 
 __all__ = [
-    "ERASE_POLICY", "FinderResult", "ConsentReport", "consent_check", "contact_for", "erase_person",
+    "ERASE_POLICY", "FinderResult", "ConsentReport", "ErasurePreview", "consent_check", "contact_for",
+    "erase_person", "erasure_preview",
     "export_person", "find_experts", "handle_introduction", "introductions_for", "item_references",
     "personal_data_warnings", "privacy_log", "privacy_overview", "profile_names", "profiles_for_admin",
-    "record_profile_search", "record_profile_view", "request_introduction",
+    "record_profile_search", "record_profile_view", "record_profiles_shown", "request_introduction",
 ]

@@ -4,6 +4,7 @@ phases and sub-steps, and a municipality's own progress through them."""
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
@@ -27,6 +28,10 @@ def _page(errors: dict | None = None, typed: dict | None = None, status: int = 2
         states[typed["step"]] = typed.get("state", "")
     steps = guide_service.steps()
     helpers = {key: guide_service.helpers(current_user, key) for _p, key, _l in steps}
+    if user is not None:  # the privacy audit (issue #5): key figures named on this page
+        from ..services.people import record_profiles_shown
+
+        record_profiles_shown(user, [i for h in helpers.values() for i in h.get("people_ids", [])], "guide")
     questions = {p: guide_service.questions_for_phase(current_user, p) for p in taxonomy.BUILTIN["phase"]}
     headers = {"Cache-Control": "private, no-store"} if user else {}
     return render_template(
@@ -56,5 +61,6 @@ def mark():
     except ValidationFailed as exc:
         db.session.rollback()
         return _page(errors=exc.errors, typed={"step": step, "state": state}, status=400)
-    flash(f"Opgeslagen: stap {step} staat op '{PROGRESS_STATES[state].lower()}'.", "success")
+    flash(_("Opgeslagen: stap %(step)s staat op '%(state)s'.", step=step, state=_(PROGRESS_STATES[state]).lower()),
+          "success")
     return redirect(url_for("guide.index") + f"#stap-{step.replace('.', '-')}")

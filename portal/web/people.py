@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
@@ -106,8 +107,9 @@ def introduction(slug: str):
         except ValidationFailed as exc:
             db.session.rollback()
             return _page("people/introduction.html", 400, item=profile, message=message, errors=exc.errors)
-        flash("Uw verzoek is naar de regionale coördinator gestuurd. U hoort van hen.", "success")
+        flash(_("Uw verzoek is naar de regionale coördinator gestuurd. U hoort van hen."), "success")
         return redirect(item_url("profile", profile.slug))
+    people_service.record_profiles_shown(current_user, [profile], "introduction")  # names the person
     return _page("people/introduction.html", item=profile, message="", errors={})
 
 
@@ -123,7 +125,7 @@ def introductions():
 @login_required
 def handle_introduction(request_id: int):
     req = people_service.handle_introduction(current_user, request_id, request.form.get("action", ""))
-    flash("Doorgestuurd." if req.status == "forwarded" else "Afgewezen.", "success")
+    flash(_("Doorgestuurd.") if req.status == "forwarded" else _("Afgewezen."), "success")
     return redirect(url_for("people.introductions"))
 
 
@@ -159,14 +161,19 @@ def export_person(profile_id: int):
     return Response(body, mimetype="application/json", headers=headers)
 
 
-@bp.route("/beheer/personen/<int:profile_id>/wissen", methods=["POST"])
+@bp.route("/beheer/personen/<int:profile_id>/wissen", methods=["GET", "POST"])
 @login_required
 def erase_person(profile_id: int):
+    """GET: the preview (where the name occurs as free text) with the
+    confirmation form; POST: the erasure."""
     if not permissions.can_manage_person_data(current_user):
-        raise PermissionDenied("Alleen een beheerder mag een persoon wissen.")
+        raise PermissionDenied(_("Alleen een beheerder mag een persoon wissen."))
+    if request.method == "GET":
+        preview = people_service.erasure_preview(current_user, profile_id)
+        return _page("people/erase.html", preview=preview)
     if request.form.get("bevestig") != "ja":
-        flash("Vink aan dat u dit profiel en alles eromheen definitief wilt wissen.", "error")
-        return redirect(url_for("people.persons"))
+        flash(_("Vink aan dat u dit profiel en alles eromheen definitief wilt wissen."), "error")
+        return redirect(url_for("people.erase_person", profile_id=profile_id))
     people_service.erase_person(current_user, profile_id)
-    flash("Het profiel en alle gegevens erover zijn gewist.", "success")
+    flash(_("Het profiel en alle gegevens erover zijn gewist."), "success")
     return redirect(url_for("people.persons"))

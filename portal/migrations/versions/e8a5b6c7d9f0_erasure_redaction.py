@@ -15,6 +15,10 @@ depends_on = None
 
 
 def upgrade():
+    # No schema change: the erasure redacts names in the existing text columns
+    # in place (portal/services/people_redaction.py), and new profiles get
+    # opaque slugs (services/items.opaque_profile_slug) in the existing column.
+    # Existing profile slugs stay as they are: links and imports keep working.
     pass
 
 
