@@ -139,7 +139,26 @@ def from_environment(environ: os._Environ | dict | None = None) -> dict:
     tenants = oidc_tenants(environ)
     if tenants:
         out["OIDC_TENANTS"] = tenants
+    if (environ.get("PORTAL_TRUSTED_HOSTS") or "").strip():
+        out["TRUSTED_HOSTS"] = [h.strip().lower() for h in environ["PORTAL_TRUSTED_HOSTS"].split(",") if h.strip()]
     return out
+
+
+def trusted_hosts(config) -> list[str] | None:
+    """The host names this portal answers to (Flask's ``TRUSTED_HOSTS``; a
+    request for any other ``Host`` gets 400): ``PORTAL_TRUSTED_HOSTS``
+    (comma-separated) when given, else in production the host of
+    ``PORTAL_BASE_URL``, else ``None`` (any host, for development). A forged
+    ``Host`` header then cannot reach feeds, the API, calendar files or any
+    page that builds absolute links from the request (OWASP ASVS 5.0 V13)."""
+    if config.get("TRUSTED_HOSTS"):
+        return list(config["TRUSTED_HOSTS"])
+    if config.get("ENV") == "production" and config.get("BASE_URL"):
+        from urllib.parse import urlsplit
+
+        host = urlsplit(str(config["BASE_URL"])).hostname
+        return [host] if host else None
+    return None
 
 
 def instance_secret_key(instance_path: str) -> str:
