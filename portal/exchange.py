@@ -82,6 +82,9 @@ class Record:
     extra: dict[str, Any]
     body: str
     raw: dict[str, Any] = field(default_factory=dict)
+    #: ``attachments`` of the front matter, checked: ``[(display name, bytes, MIME type)]``;
+    #: ``None`` when the file has no such key (the item's attachments are then left alone).
+    attachments: list[tuple[str, bytes, str]] | None = None
 
 
 def read_taxonomy(folder: Path) -> tuple[dict[str, dict[str, tuple[str, str]]], list[FileProblem]]:
@@ -198,7 +201,177 @@ def read_file(path: Path, vocab: Vocabulary) -> tuple[Record | None, list[FilePr
     fields["slug"] = slug
     if item_type == "profile" and not fields.get("consent"):
         fields["status"] = "draft"  # the format: no consent -> imported as a draft
-    return Record(spath, item_type, slug, fields, result["extra"], clean_text(post.content), meta), []
+    attachments, problems = read_attachments(path, item_type, result["extra"].pop(ATTACHMENTS_KEY, None),
+                                             lines.get(ATTACHMENTS_KEY))
+    if problems:
+        return None, problems
+    return Record(spath, item_type, slug, fields, result["extra"], clean_text(post.content), meta,
+                  attachments), []
+
+
+# -- attachments (a key this portal adds to the format) -------------------------------
+#: Front-matter key: a list of paths, relative to the item's file, of its attachments,
+#: e.g. ``attachments: [buurtvaders/plan.pdf]`` for ``practices/buurtvaders/plan.pdf``.
+ATTACHMENTS_KEY = "attachments"
+ATTACHMENT_TYPES = ("practice", "lesson")
+MAX_ATTACHMENTS = 50
+
+
+def read_attachments(path: Path, item_type: str, entries: Any,
+                     line: int | None) -> tuple[list[tuple[str, bytes, str]] | None, list[FileProblem]]:
+    """Check the ``attachments`` of the item file ``path``: each a file inside
+    the item's folder, of at most 10 MB, of a type recognised by its content
+    (``portal.services.attachments.check_content``, the upload's own check).
+    Returns ``([(display name, bytes, MIME type)], [])``, ``(None, [])`` when
+    the key is absent, or ``(None, problems)`` naming each bad file."""
+    if entries is None:
+        return None, []
+    from .services.attachments import MAX_BYTES, check_content, clean_filename, ALLOWED
+
+    spath = str(path)
+
+    def problem(message: str) -> FileProblem:
+        return FileProblem(spath, message, key=ATTACHMENTS_KEY, line=line)
+
+    if item_type not in ATTACHMENT_TYPES:
+        return None, [problem("Alleen werkwijzen en geleerde lessen kunnen bijlagen hebben.")]
+    if not isinstance(entries, list) or not all(isinstance(e, str) and e.strip() for e in entries):
+        return None, [problem("Verwacht een lijst van bestandsnamen, bijvoorbeeld [mijn-werkwijze/plan.pdf].")]
+    if len(entries) > MAX_ATTACHMENTS:
+        return None, [problem(f"Hoogstens {MAX_ATTACHMENTS} bijlagen per item.")]
+    base = path.parent.resolve()
+    found: list[tuple[str, bytes, str]] = []
+    problems: list[FileProblem] = []
+    for entry in entries:
+        target = (path.parent / entry.strip())
+        try:
+            resolved = target.resolve()
+        except (OSError, RuntimeError):
+            resolved = None
+        if (resolved is None or Path(entry).is_absolute() or not resolved.is_relative_to(base)
+                or resolved == base):
+            problems.append(problem(f"Bijlage '{entry}': het pad moet binnen de map van het item blijven."))
+            continue
+        if not resolved.is_file():
+            problems.append(problem(f"Bijlage '{entry}': dit bestand bestaat niet."))
+            continue
+        if resolved.stat().st_size > MAX_BYTES:
+            problems.append(problem(f"Bijlage '{entry}': het bestand is groter dan 10 MB."))
+            continue
+        data = resolved.read_bytes()
+        try:
+            mime = check_content(data)
+        except ValidationFailed as exc:
+            problems.append(problem(f"Bijlage '{entry}': {' '.join(exc.errors.get('bijlage', [exc.message]))}"))
+            continue
+        found.append((clean_filename(resolved.name, ALLOWED[mime]), data, mime))
+    return (None, problems) if problems else (found, [])
+
+
+class StagedAttachments:
+    """The attachment changes of one imported item inside its transaction:
+    new files already on disk (removed again by :meth:`discard` when the
+    transaction fails) and old files to remove after the commit (:meth:`finish`)."""
+
+    def __init__(self) -> None:
+        self.changed = False
+        self.new_paths: list[str] = []
+        self.old_stored: list[str] = []
+
+    def discard(self) -> None:
+        import os
+
+        for p in self.new_paths:
+            try:
+                os.unlink(p)
+            except FileNotFoundError:
+                pass
+        self.new_paths = []
+
+    def finish(self) -> None:
+        import os
+
+        from .services.attachments import storage_dir
+
+        for stored in self.old_stored:
+            try:
+                os.unlink(os.path.join(storage_dir(), stored))
+            except FileNotFoundError:
+                pass
+        self.old_stored = []
+
+
+def stage_attachments(actor: Any, item: Any, wanted: list[tuple[str, bytes, str]] | None) -> StagedAttachments:
+    """Make ``item``'s attachments exactly ``wanted`` (name and content) in the
+    current transaction, without committing; ``None`` leaves them alone.
+    ``item`` must have an id (flushed)."""
+    import hashlib
+
+    from sqlalchemy import select
+
+    from .extensions import db
+    from .models import Attachment
+    from .services.attachments import store_bytes
+
+    staged = StagedAttachments()
+    if wanted is None:
+        return staged
+    have = list(db.session.scalars(select(Attachment).where(Attachment.item_id == item.id).order_by(Attachment.id)))
+    keep: set[int] = set()
+    try:
+        for name, data, mime in wanted:
+            digest = hashlib.sha256(data).hexdigest()
+            same = next((a for a in have if a.id not in keep and a.filename == name and a.sha256 == digest), None)
+            if same is not None:
+                keep.add(same.id)
+                continue
+            stored, file_path = store_bytes(data)
+            staged.new_paths.append(file_path)
+            db.session.add(Attachment(item_id=item.id, filename=name, stored_name=stored, content_type=mime,
+                                      size=len(data), sha256=digest, uploaded_by=getattr(actor, "id", None)))
+            staged.changed = True
+        for att in have:
+            if att.id not in keep:
+                staged.old_stored.append(att.stored_name)
+                db.session.delete(att)
+                staged.changed = True
+    except BaseException:
+        staged.discard()
+        raise
+    return staged
+
+
+def export_attachments(folder: Path, item: Any) -> list[str]:
+    """Copy ``item``'s attachments to ``folder/<type folder>/<slug>/<name>``;
+    returns the entries for its ``attachments`` key (``<slug>/<name>``), in
+    upload order; a name used twice gets a number (``2-plan.pdf``)."""
+    import os
+    import shutil
+
+    from sqlalchemy import select
+
+    from .extensions import db
+    from .models import Attachment
+    from .services.attachments import storage_dir
+
+    rows = list(db.session.scalars(select(Attachment).where(Attachment.item_id == item.id).order_by(Attachment.id)))
+    entries: list[str] = []
+    used: set[str] = set()
+    for att in rows:
+        source = os.path.join(storage_dir(), att.stored_name)
+        if not os.path.isfile(source):
+            continue
+        name, n = att.filename, 1
+        while name in used:
+            n += 1
+            name = f"{n}-{att.filename}"
+        used.add(name)
+        target_dir = folder / FOLDER_OF[item.type] / item.slug
+        target_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target_dir / name)
+        (target_dir / name).chmod(0o600)
+        entries.append(f"{item.slug}/{name}")
+    return entries
 
 
 # -- writing ------------------------------------------------------------------------

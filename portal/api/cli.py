@@ -122,6 +122,8 @@ def follow_command(url: str, types: tuple[str, ...]) -> None:
         click.echo(f"OVERGESLAGEN {problem}", err=True)
     for label in report.withdrawn:
         click.echo(f"INGETROKKEN {label}", err=True)
+    for label in report.kept:
+        click.echo(f"HIER GEARCHIVEERD OF INGETROKKEN, NIET OPNIEUW GEPUBLICEERD {label}", err=True)
     click.echo(f"{len(report.created)} nieuw, {len(report.updated)} bijgewerkt, "
                f"{len(report.unchanged)} ongewijzigd, {len(report.withdrawn)} ingetrokken, "
                f"{len(report.problems)} overgeslagen.")

@@ -9,11 +9,22 @@ A run creates what is new, updates what changed at the source (by its
 the source no longer shows publicly. Items are written through
 ``save_item`` / ``set_status``, so validation, revisions, the audit log and
 the search index work as for any other change.
+
+A local decision wins over the source: an imported item that a curator here
+archived or withdrew stays so; the follow keeps its text up to date (saved
+with its local status) but never publishes it again. Only items the follow
+itself withdrew (the source stopped showing them) come back when the source
+shows them again.
+
+The source's answers are read with limits (``MAX_RESPONSE`` bytes,
+``MAX_DEPTH`` levels of nesting): a broken or hostile source gives a Dutch
+``FollowError``, never a crash.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
 import urllib.error
 import urllib.parse
@@ -35,7 +46,13 @@ FOLLOW_TYPES = ("practice", "lesson")
 #: municipality here; ``contact`` and ``related`` name the source's slugs.
 DROPPED = ("type", "region", "contact", "related", "source")
 MAX_RESPONSE = 20 * 1024 * 1024
+#: Deepest nesting of arrays and objects accepted in an answer (the portal's own API needs 4).
+MAX_DEPTH = 32
 TIMEOUT = 20
+#: Note of the revision with which a follow run withdraws an item the source no longer shows.
+WITHDRAWN_NOTE = "niet meer openbaar bij "
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.S)
+_JSON_BRACKET = re.compile(rb"[\[\]{}]")
 
 
 class FollowError(PortalError):
@@ -50,6 +67,8 @@ class FollowReport:
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     withdrawn: list[str] = field(default_factory=list)
+    #: archived or withdrawn here: not published again (their text may still be in ``updated``)
+    kept: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
 
@@ -84,12 +103,35 @@ def http_json(url: str, retries: int = 4, sleep: Callable[[float], None] = time.
             sleep(min(float(wait), 60.0) if wait.isdigit() else 5.0 * 2 ** attempt)
         except OSError as exc:  # URLError, timeouts
             raise FollowError(f"{url} kon niet worden gelezen: {exc}") from exc
+    return parse_json(raw, url)
+
+
+def _nesting_depth(raw: bytes) -> int:
+    """The deepest nesting of ``[`` and ``{`` in the JSON text ``raw``
+    (brackets inside strings do not count). Linear; never recursive."""
+    depth = deepest = 0
+    for bracket in _JSON_BRACKET.findall(_JSON_STRING.sub(b"", raw)):
+        if bracket in (b"[", b"{"):
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth -= 1
+    return deepest
+
+
+def parse_json(raw: bytes, url: str) -> Any:
+    """Parse a source's answer with limits: at most ``MAX_RESPONSE`` bytes and
+    ``MAX_DEPTH`` levels of nesting, UTF-8 JSON. Raises ``FollowError`` with
+    a Dutch message naming ``url`` (never ``RecursionError`` or ``MemoryError``)."""
     if len(raw) > MAX_RESPONSE:
-        raise FollowError(f"{url}: het antwoord is te groot.")
+        raise FollowError(f"{url}: het antwoord is te groot (meer dan {MAX_RESPONSE // (1024 * 1024)} MB).")
+    if _nesting_depth(raw) > MAX_DEPTH:
+        raise FollowError(f"{url}: het antwoord is te diep genest (meer dan {MAX_DEPTH} niveaus); "
+                          "dit is geen antwoord van een portaal.")
     try:
         return json.loads(raw)
-    except ValueError as exc:
-        raise FollowError(f"{url} gaf geen JSON.") from exc
+    except (ValueError, RecursionError) as exc:
+        raise FollowError(f"{url} gaf geen geldige JSON.") from exc
 
 
 def _remote_items(base: str, fetch: Callable[[str], Any], types: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -100,8 +142,10 @@ def _remote_items(base: str, fetch: Callable[[str], Any], types: tuple[str, ...]
             data = fetch(f"{base}/api/v1/items?type={item_type}&per_page=100&page={page}")
             if not isinstance(data, dict) or not isinstance(data.get("items"), list):
                 raise FollowError(f"{base} gaf geen lijst met items: is dit een portaal?")
-            found += [i for i in data["items"] if isinstance(i, dict) and i.get("type") == item_type]
-            if page >= int(data.get("pages") or 1) or page >= 1000:
+            found += [i for i in data["items"] if isinstance(i, dict) and i.get("type") == item_type
+                      and isinstance(i.get("slug"), str)]
+            pages = data.get("pages") or 1
+            if not isinstance(pages, int) or page >= pages or page >= 1000:
                 break
             page += 1
     return found
@@ -117,7 +161,20 @@ def _followed(base: str, types: tuple[str, ...]) -> dict[tuple[str, str], Item]:
     return out
 
 
+def _withdrawn_here(item: Item) -> bool:
+    """Did a local decision take this imported item out of the library
+    (archived, or set to draft by anyone but a follow run)?"""
+    if item.status == "published":
+        return False
+    if (item.review_state or "") == "archived":
+        return True
+    last = item.revisions[-1] if item.revisions else None
+    return last is None or not (last.note or "").startswith(WITHDRAWN_NOTE)
+
+
 def _front_matter(detail: dict[str, Any], base: str, creating: bool) -> dict[str, Any]:
+    if not isinstance(detail, dict) or not isinstance(detail.get("front_matter") or {}, dict):
+        raise TypeError("geen item")
     meta = {k: v for k, v in (detail.get("front_matter") or {}).items() if k not in DROPPED}
     if not creating:
         meta.pop("slug", None)  # keep the local slug
@@ -155,23 +212,29 @@ def follow_portal(actor: Any, url: str, *, fetch: Callable[[str], Any] | None = 
             progress(1)
         if summary.get("status") != "published":
             continue
-        if (existing is not None and existing.status == "published"
-                and (existing.extra or {}).get("source", {}).get("updated_at") == summary.get("updated_at")):
-            report.unchanged.append(label)
+        kept_here = existing is not None and _withdrawn_here(existing)
+        same = (existing is not None
+                and ((existing.extra or {}).get("source") or {}).get("updated_at") == summary.get("updated_at"))
+        if same and (kept_here or existing.status == "published"):
+            (report.kept if kept_here else report.unchanged).append(label)
             continue
         try:
             detail = fetch(f"{base}/api/v1/items/{urllib.parse.quote(key[0])}/{urllib.parse.quote(key[1])}")
             meta = _front_matter(detail, base, creating=existing is None)
+            if kept_here:
+                meta["status"] = existing.status  # the text follows the source; the decision stays local
             saved = save_item(actor, key[0], meta, str(detail.get("body") or ""), item=existing,
                               note=f"gevolgd van {base}")
-        except (ValidationFailed, FollowError, KeyError, TypeError) as exc:
+        except (ValidationFailed, FollowError, KeyError, TypeError, AttributeError) as exc:
             db.session.rollback()
             message = exc.message if isinstance(exc, PortalError) else f"onvolledig antwoord ({exc})"
             report.problems.append(f"{label}: {message}")
             continue
+        if kept_here:
+            report.kept.append(label)
         (report.created if existing is None else report.updated).append(f"{saved.type}/{saved.slug}")
     for item in local.values():
         if item.status == "published":
-            set_status(actor, item, "draft", note=f"niet meer openbaar bij {base}")
+            set_status(actor, item, "draft", note=f"{WITHDRAWN_NOTE}{base}")
             report.withdrawn.append(f"{item.type}/{item.slug}")
     return report

@@ -73,23 +73,8 @@ def add_attachment(actor: Any, item: Item, stream: BinaryIO | None, filename: st
     if not permissions.can_attach(actor, item):
         raise PermissionDenied("U mag aan dit item geen bijlagen toevoegen.")
     data = stream.read(MAX_BYTES + 1) if stream is not None else b""
-    if not data:
-        raise ValidationFailed({FIELD: ["Kies een bestand om toe te voegen."]})
-    if len(data) > MAX_BYTES:
-        raise ValidationFailed({FIELD: ["Het bestand is groter dan 10 MB."]})
-    kind = filetype.guess(data)
-    mime = kind.mime if kind is not None else ""
-    if mime not in ALLOWED:
-        raise ValidationFailed({FIELD: ["Dit soort bestand kan niet als bijlage: alleen PDF, ODT, DOCX, PNG of JPEG "
-                                        "(gecontroleerd aan de inhoud, niet aan de naam)."]})
-    stored = secrets.token_hex(16)
-    path = os.path.join(storage_dir(), stored)
-    tmp = path + ".part"
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    mime = check_content(data)
+    stored, path = store_bytes(data)
     try:
         begin_write()
         att = Attachment(item_id=item.id, filename=clean_filename(filename, ALLOWED[mime]), stored_name=stored,
@@ -103,6 +88,38 @@ def add_attachment(actor: Any, item: Item, stream: BinaryIO | None, filename: st
         os.unlink(path)
         raise
     return att
+
+
+def check_content(data: bytes) -> str:
+    """The MIME type of an attachment's bytes, recognised by content (never by
+    name); ``ValidationFailed({"bijlage": [...]})`` when empty, larger than
+    ``MAX_BYTES`` or not one of ``ALLOWED``. The one check for uploads and
+    for ``portal import`` alike."""
+    if not data:
+        raise ValidationFailed({FIELD: ["Kies een bestand om toe te voegen."]})
+    if len(data) > MAX_BYTES:
+        raise ValidationFailed({FIELD: ["Het bestand is groter dan 10 MB."]})
+    kind = filetype.guess(data)
+    mime = kind.mime if kind is not None else ""
+    if mime not in ALLOWED:
+        raise ValidationFailed({FIELD: ["Dit soort bestand kan niet als bijlage: alleen PDF, ODT, DOCX, PNG of JPEG "
+                                        "(gecontroleerd aan de inhoud, niet aan de naam)."]})
+    return mime
+
+
+def store_bytes(data: bytes) -> tuple[str, str]:
+    """Write ``data`` under a new random name in ``storage_dir()`` (fsynced,
+    renamed into place); returns ``(stored name, path)``. The caller removes
+    the file again when its transaction fails."""
+    stored = secrets.token_hex(16)
+    path = os.path.join(storage_dir(), stored)
+    tmp = path + ".part"
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    return stored, path
 
 
 def get_attachment(user: Any, item: Item, attachment_id: int) -> tuple[Attachment, str]:

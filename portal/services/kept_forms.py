@@ -15,7 +15,7 @@ import secrets
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 
 from .. import permissions
 from ..database import begin_write
@@ -75,6 +75,89 @@ def take_form(actor: Any, token: str, item_type: str, item: Item | None) -> list
         db.session.rollback()
         return None
     if row.item_type != item_type or row.item_id != (item.id if item is not None else None):
+        db.session.rollback()
+        return None
+    allowed = permissions.can_edit(actor, item) if item is not None else permissions.can_create(actor, item_type)
+    expired = row.expires_at < utcnow()
+    fields = [(k, v) for k, v in row.fields]
+    target = f"item:{item.id}" if item is not None else f"new:{item_type}"
+    db.session.delete(row)
+    audit(actor, "form.restored" if allowed and not expired else "form.discarded", target)
+    db.session.commit()
+    return fields if allowed and not expired else None
+
+
+# -- a form posted after the whole session cookie was gone (issue #4) -------------------------
+# No user is known: the CSRF check refused the post because its token lived in
+# the lost session. The text is kept under a random token (its SHA-256 here,
+# the token itself only in an HttpOnly cookie of that browser) and handed back
+# once, in the same form, to whoever logs in in that browser and may still use
+# that form. It is never saved as an item by this: only a fresh, CSRF-checked
+# submit of the restored form does that.
+
+#: How long a form kept without a session waits for its author.
+KEEP_WITHOUT_SESSION_FOR = timedelta(hours=24)
+#: At most this many characters (names and values together) are kept per form.
+MAX_CHARS_WITHOUT_SESSION = 300_000
+#: At most this many forms kept without a session at any time (all visitors).
+MAX_ROWS_WITHOUT_SESSION = 5_000
+
+
+def _kept_fields(fields: list[tuple[str, str]]) -> list[list[str]]:
+    return [[str(k), str(v)] for k, v in fields if k not in SKIPPED][:MAX_FIELDS]
+
+
+def fits_without_session(fields: list[tuple[str, str]]) -> bool:
+    """Whether ``fields`` may be kept without a session (something to keep,
+    at most ``MAX_CHARS_WITHOUT_SESSION`` characters)."""
+    kept = _kept_fields(fields)
+    return bool(kept) and sum(len(k) + len(v) for k, v in kept) <= MAX_CHARS_WITHOUT_SESSION
+
+
+def keep_form_without_session(endpoint: str, item_type: str, slug: str | None,
+                              fields: list[tuple[str, str]]) -> str | None:
+    """Keep the text fields of a form posted to ``endpoint`` (``web.create``
+    or ``web.edit``; ``slug`` for an edit) without any session; returns the
+    token for the browser's cookie, or ``None`` when nothing is kept (too
+    big, or the table is full of unexpired forms). Expired forms are removed
+    on the way. Nothing is looked up about the item: the visitor is unknown."""
+    from ..models import SessionlessForm
+
+    if not fits_without_session(fields):
+        return None
+    kept = _kept_fields(fields)
+    if slug is not None and len(slug) > 200:
+        return None
+    begin_write()
+    now = utcnow()
+    db.session.execute(delete(SessionlessForm).where(SessionlessForm.expires_at < now))
+    count = db.session.scalar(select(func.count(SessionlessForm.id)))
+    if count >= MAX_ROWS_WITHOUT_SESSION:
+        db.session.commit()
+        return None
+    token = secrets.token_urlsafe(32)
+    db.session.add(SessionlessForm(token_hash=_hash(token), endpoint=endpoint, item_type=item_type, slug=slug,
+                                   fields=kept, created_at=now, expires_at=now + KEEP_WITHOUT_SESSION_FOR))
+    audit(None, "form.kept_without_session", f"{endpoint}:{item_type}:{slug or ''}"[:200])
+    db.session.commit()
+    return token
+
+
+def take_form_without_session(actor: Any, token: str, endpoint: str, item_type: str,
+                              item: Item | None) -> list[tuple[str, str]] | None:
+    """The form kept under ``token`` as ``[(name, value), ...]`` when it was
+    kept for this very page (``endpoint``, ``item_type``, ``item``'s slug),
+    is not expired, and ``actor`` (logged in) may still edit ``item`` (or
+    create ``item_type``). A matching form is deleted on the way, used or
+    not (one use); a form of another page is left alone. ``None`` otherwise."""
+    from ..models import SessionlessForm
+
+    if not token or len(token) > 100 or not getattr(actor, "is_authenticated", False):
+        return None
+    begin_write()
+    row = db.session.scalar(select(SessionlessForm).where(SessionlessForm.token_hash == _hash(token)))
+    slug = item.slug if item is not None else None
+    if row is None or (row.endpoint, row.item_type, row.slug) != (endpoint, item_type, slug):
         db.session.rollback()
         return None
     allowed = permissions.can_edit(actor, item) if item is not None else permissions.can_create(actor, item_type)

@@ -15,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from .. import permissions, search
 from ..errors import PermissionDenied
 from ..exchange import FOLDER_OF, FileProblem, Record, library_files, read_file, read_taxonomy, render_file, write_taxonomy
+from ..exchange import ATTACHMENTS_KEY, export_attachments, stage_attachments
 from ..database import begin_write
 from ..extensions import db
 from ..models import Item, Municipality, Region, TaxonomyTerm, User
@@ -136,7 +137,24 @@ def _write_record(actor: Any, record: Record) -> str:
         db.session.add(item)
     item.municipalities = record.fields.get("municipalities", [])
     apply_fields(item, record.fields, record.extra, record.body)
-    if not creating and _comparable(item) == before:
+    if creating and record.attachments:
+        db.session.flush()  # the attachments need the item's id
+    staged = stage_attachments(actor, item, record.attachments)  # same transaction (issue #4)
+    try:
+        outcome = _finish_record(actor, record, item, creating, before, staged.changed)
+    except BaseException:
+        staged.discard()
+        raise
+    if outcome == "unchanged":
+        staged.discard()
+    else:
+        staged.finish()
+    return outcome
+
+
+def _finish_record(actor: Any, record: Record, item: Item, creating: bool, before: tuple | None,
+                   attachments_changed: bool) -> str:
+    if not creating and _comparable(item) == before and not attachments_changed:
         db.session.rollback()
         return "unchanged"
     now = utcnow()
@@ -168,7 +186,12 @@ def export_library(actor: Any, folder: str | Path, progress=None) -> int:
         if not permissions.can_view(actor, item):
             continue
         path = folder / FOLDER_OF[item.type] / f"{item.slug}.md"
-        path.write_text(render_file(front_matter(item), item.body or ""), encoding="utf-8")
+        meta = front_matter(item)
+        meta.pop(ATTACHMENTS_KEY, None)  # written from the stored files only
+        attached = export_attachments(folder, item)  # issue #4: files beside the item, listed in its front matter
+        if attached:
+            meta[ATTACHMENTS_KEY] = attached
+        path.write_text(render_file(meta, item.body or ""), encoding="utf-8")
         path.chmod(0o600)  # profiles carry contact details
         n += 1
         if progress:

@@ -7,11 +7,22 @@ session); a valid POST to the item form (``web.create``, ``web.edit``) that
 arrives without a login is kept (``portal.services.kept_forms``) and answered
 with a redirect to ``/inloggen?next=<form>?hervat=<token>``. The form's GET
 calls :func:`resumed_form`.
+
+When the whole session cookie is gone (the browser was closed), the CSRF
+check refuses the post before any of this runs; the CSRF error handler then
+calls :func:`keep_form_after_csrf_failure`, which keeps the text without a
+user under a token in an HttpOnly cookie (``COOKIE``, 24 hours) and shows a
+page with a login link; the form's GET by a logged-in user in that browser
+fills the form from it (once, and only for someone who may use that form).
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, g, redirect, request, session, url_for
+from urllib.parse import urlsplit
+
+from flask import (Blueprint, after_this_request, current_app, flash, g, redirect, render_template, request,
+                   session, url_for)
+from flask_babel import gettext as _
 from flask_login import current_user, user_logged_out
 from sqlalchemy import select
 
@@ -23,6 +34,10 @@ from .filters import PATH_TYPES
 bp = Blueprint("resume", __name__)
 FORM_ENDPOINTS = ("web.create", "web.edit")
 RESUME_ARG = "hervat"
+#: The cookie that carries the token of a form kept without a session.
+COOKIE = "portal_bewaard"
+#: Forms kept without a session, per client address (Flask-Limiter's storage).
+KEEP_WITHOUT_SESSION_LIMIT = "20 per hour"
 
 
 def _remember_logged_out_user(_app, user=None, **_extra) -> None:
@@ -56,6 +71,9 @@ def keep_posted_form():
     if request.method == "GET" and request.args.get(RESUME_ARG) and current_user.is_authenticated:
         _take_kept_form()
         return None
+    if request.method == "GET" and request.cookies.get(COOKIE) and current_user.is_authenticated:
+        _take_form_kept_without_session()
+        return None
     if request.method != "POST" or current_user.is_authenticated:
         return None
     user_id = _former_user_id()
@@ -69,7 +87,7 @@ def keep_posted_form():
     token = kept_forms.keep_form(user_id, item_type, item, list(request.form.items(multi=True)))
     if token is None:
         return None
-    flash("Uw sessie was verlopen. Uw tekst is bewaard: log opnieuw in, dan staat hij weer in het formulier.",
+    flash(_("Uw sessie was verlopen. Uw tekst is bewaard: log opnieuw in, dan staat hij weer in het formulier."),
           "info")
     return redirect(url_for("auth.login", next=url_for(request.endpoint, **args, **{RESUME_ARG: token})))
 
@@ -90,6 +108,87 @@ def _take_kept_form() -> None:
     g.resumed_fields = kept_forms.take_form(current_user, request.args[RESUME_ARG], item_type, item)
 
 
+def _take_form_kept_without_session() -> None:
+    """A logged-in user opens the item form in the browser that holds the
+    cookie of a form kept without a session: when it was kept for this page
+    (and they may still use it), fill the form with it and drop the cookie."""
+    args = dict(request.view_args or {})
+    item_type = PATH_TYPES.get(args.get("type_path", ""))
+    item = _page_item(item_type, args) if item_type else None
+    if item_type is None or (request.endpoint == "web.edit" and item is None):
+        return
+    fields = kept_forms.take_form_without_session(current_user, request.cookies.get(COOKIE, ""),
+                                                  request.endpoint, item_type, item)
+    if fields is None:
+        return
+    g.resumed_fields = fields
+
+    @after_this_request
+    def _forget(response):
+        response.delete_cookie(COOKIE, path="/")
+        return response
+
+
+def _same_origin() -> bool:
+    """Was the post sent by a page of this site? (``Origin``, else ``Referer``.)
+    A cross-site post also arrives without the session cookie (SameSite), and
+    must not be able to put text into someone's form."""
+    own = urlsplit(request.host_url)
+    origin = request.headers.get("Origin") or request.headers.get("Referer") or ""
+    theirs = urlsplit(origin)
+    return bool(theirs.scheme) and (theirs.scheme, theirs.netloc) == (own.scheme, own.netloc)
+
+
+def _within_limit() -> bool:
+    """Count one kept form against the client address's limit; False when over it."""
+    from limits import parse
+
+    from ..extensions import _client_key, limiter
+
+    if not limiter.enabled:
+        return True
+    return limiter.limiter.hit(parse(KEEP_WITHOUT_SESSION_LIMIT), "kept-form-without-session", _client_key())
+
+
+def keep_form_after_csrf_failure():
+    """Called by the CSRF error handler: a POST of the item form whose CSRF
+    check failed because the whole session is gone. Keep its text fields
+    server-side (``kept_forms.keep_form_without_session``) under a token in
+    an HttpOnly cookie and answer with a Dutch page and a login link;
+    ``None`` when this is not such a post (the usual CSRF error page then).
+    CSRF is never bypassed: nothing is saved as an item here.
+
+    Kept only when the post came from the form itself: the endpoint is the
+    item form, it carries a ``csrf_token`` field (the form had one), it was
+    sent by a page of this site, it came without any session cookie,
+    and the client address is within ``KEEP_WITHOUT_SESSION_LIMIT``."""
+    if request.method != "POST" or request.endpoint not in FORM_ENDPOINTS:
+        return None
+    if request.cookies.get(current_app.session_interface.get_cookie_name(current_app)):
+        return None  # a session came with it: a bad token, not a lost session
+    if not request.form.get("csrf_token") or not _same_origin():
+        return None
+    args = dict(request.view_args or {})
+    item_type = PATH_TYPES.get(args.get("type_path", ""))
+    if item_type is None:
+        return None
+    fields = list(request.form.items(multi=True))
+    if not kept_forms.fits_without_session(fields) or not _within_limit():
+        return None
+    slug = args.get("slug") if request.endpoint == "web.edit" else None
+    token = kept_forms.keep_form_without_session(request.endpoint, item_type, slug, fields)
+    if token is None:
+        return None
+    form_url = url_for(request.endpoint, **args)
+    response = current_app.make_response((render_template(
+        "web/kept_without_session.html", login_url=url_for("auth.login", next=form_url)), 400))
+    response.set_cookie(COOKIE, token, max_age=int(kept_forms.KEEP_WITHOUT_SESSION_FOR.total_seconds()),
+                        path="/", httponly=True, samesite="Lax",
+                        secure=bool(current_app.config.get("SESSION_COOKIE_SECURE")))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 def resumed_form(item_type: str, obj: Item | None):
     """On the item form's GET with ``?hervat=<token>`` (taken out by
     :func:`keep_posted_form`): the form filled with the kept text (a
@@ -100,7 +199,7 @@ def resumed_form(item_type: str, obj: Item | None):
         return None
     fields = g.pop("resumed_fields")
     if fields is None:
-        flash("Er is bij deze link geen bewaarde tekst (meer) voor u.", "info")
+        flash(_("Er is bij deze link geen bewaarde tekst (meer) voor u."), "info")
         return None
     from werkzeug.datastructures import MultiDict
 
@@ -113,7 +212,7 @@ def resumed_form(item_type: str, obj: Item | None):
     for key in views.FORM_WORDS:
         if key in shown:
             shown[key] = ", ".join(shown[key])
-    flash("Uw tekst van daarnet is teruggezet; controleer en sla op.", "success")
+    flash(_("Uw tekst van daarnet is teruggezet; controleer en sla op."), "success")
     if obj is not None:
         db.session.refresh(obj)
         kept_version = form.get("version", "")
