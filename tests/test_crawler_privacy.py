@@ -3,7 +3,10 @@ member of another region, follow every link from the home page and request
 every GET route of the portal (item pages of every type with every slug,
 search with profile names, e-mail addresses and phone numbers as queries,
 facets, feeds, sitemap, API, exports, error pages, the expert finder), and
-find none of the protected profile fields in any response.
+find none of the protected profile fields in any response. The anonymous
+crawl also finds no text of a members-only question to the network or of its
+answers (issue #9); members, of any region, may read those (the rule of the
+question pages), and a member's crawl does find them.
 
 Queries are sent in another letter case (or, for phone numbers, another
 spelling) than the protected value, and the check is case-sensitive: a page
@@ -25,6 +28,7 @@ from sqlalchemy import select
 from portal import taxonomy
 from portal.extensions import db
 from portal.models import Item, Municipality, Region, User
+from portal.network.questions import answer_question, ask_question
 from portal.services.items import SYSTEM, save_item
 from portal.services.people import request_introduction
 
@@ -35,6 +39,10 @@ MAX_CRAWL = 700  # pages per viewer reached by following links
 HREF = re.compile(r"""(?:href|src|action)=["']([^"'#]+)""")
 #: starter-library profiles in Delft: in region Haaglanden once build_world ran
 DELFT_STARTER = ("ruud-hoogenbosch", "ilham-bouzerda")
+#: a members-only question to the network and its answer; words found nowhere else
+QUESTION = {"title": "Wie kent de Kraanvogelbrugaanpak voor moeders?",
+            "body": "Ons Ooievaarsnestoverleg zoekt ervaring met moeders uit de Tanthofwijk.",
+            "answer": "Bel het Lepelaarsteam, zij deden het Kraanvogelbrugproject in 2024."}
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +58,19 @@ def crawl_app(tmp_path_factory):
         # a practice of the other member's own municipality, naming a region-only profile
         save_item(SYSTEM, "practice", {"title": "Utrechtse buurtgesprekken", "municipality": "Utrecht",
                                        "visibility": "members", "contact": slug_of(PROFILES["B"])}, "Gesprekken.")
+        asker = db.session.scalar(select(User).where(User.email == "lid@delft.example.org"))
+        question = ask_question(asker, {"title": QUESTION["title"], "body": QUESTION["body"],
+                                        "municipality": "Delft"})
+        curator = db.session.scalar(select(User).where(User.email == "curator@delft.example.org"))
+        answer_question(curator, question.id, QUESTION["answer"])
+        ids["question"] = question.id
     return app, ids
+
+
+def question_texts() -> dict[str, str]:
+    """The members-only question's texts -> what they are."""
+    return {QUESTION["title"]: "title of a question", QUESTION["body"]: "text of a question",
+            QUESTION["answer"]: "text of an answer"}
 
 
 def protected(app, viewer: str | None) -> dict[str, str]:
@@ -72,6 +92,7 @@ def protected(app, viewer: str | None) -> dict[str, str]:
                 hide(p)
             for key, body in BODIES.items():
                 out[body] = f"text of profile {key}"
+            out.update(question_texts())  # questions and answers are for members only
             return out
         # a member of Utrecht (region Utrecht)
         for key in ("B", "D"):  # region-only elsewhere; expired consent
@@ -99,6 +120,9 @@ def queries(secret: dict[str, str]) -> list[str]:
     for p in PROFILES.values():
         texts.update(p.get("expertise", []))
         texts.update(p.get("communities", []))
+    for value in question_texts():  # every viewer searches for the question's words
+        texts.add(value.lower())
+        texts.update(w.lower().strip("?.,") for w in value.split() if len(w) > 3)
     return sorted(texts)
 
 
@@ -264,3 +288,19 @@ def test_the_crawler_sees_what_the_viewer_may_see(crawl_app, client_for):
     with app.app_context():  # the region the crawl relies on
         delft = db.session.scalar(select(Municipality).where(Municipality.cbs_code == "GM0503"))
         assert delft.region is not None and delft.region.name == "Haaglanden"
+
+
+def test_a_member_crawl_finds_the_question_texts(crawl_app, client_for):
+    """Members of any region may read questions (the rule of the question
+    pages): their crawl finds the texts the anonymous crawl must not, through
+    the search page and the question page, so that check can fail."""
+    app, ids = crawl_app
+    secret = question_texts()
+    for email in ("lid@delft.example.org", OTHER_MEMBER):
+        client = client_for(app, email)
+        urls = [f"/zoeken?{urlencode({'q': q})}" for q in ("kraanvogelbrugaanpak", "lepelaarsteam")]
+        leaks, _ = crawl(client, urls + [f"/vragen/{ids['question']}"], secret)
+        found = " ".join(leaks)
+        for value in secret:
+            assert value in found, (email, value)
+        assert any(u.startswith("/zoeken?q=lepelaarsteam") and "title of a question" in u for u in leaks), email

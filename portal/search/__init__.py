@@ -11,11 +11,24 @@ The index is derived from the database and can always be rebuilt from it:
 * :func:`rebuild` builds a fresh index in a new generation folder and swaps
   it in by rewriting ``CURRENT`` atomically;
 * every query ANDs the caller's permission labels in (CKAN's design), so a
-  restricted item is never found, counted in a facet, or snippeted.
+  restricted item is never found, counted in a facet, or snippeted;
+* questions to the network and their answers are documents too (type
+  ``question``, id ``q-<id>``, label :data:`QUESTION_LABEL`), found only by
+  callers that ask for them (``questions=True``) and may read the question
+  pages (``permissions.can_view_questions``); their changes go through the
+  same change log (:func:`log_question_change`).
+
+Speed (issue #3): see :mod:`.whoosh_speed` (decoded postings blocks kept,
+field lengths read once per segment when writing), :mod:`.snippets`
+(highlighting without the analyzer chain), and in :mod:`.matchers`
+``docset``, ``field_lengths``, ``score_docs`` and the kept fuzzy and phrase
+expansions; every one gives the results Whoosh's own code gives
+(``tests/test_search_speedups.py``).
 """
 
 from __future__ import annotations
 
+import bisect
 import functools
 import heapq
 import logging
@@ -32,11 +45,23 @@ from whoosh import highlight, index, query as wq, sorting
 from whoosh.index import LockError
 from whoosh.searching import Results
 
+from . import whoosh_speed
 from .schema import FACET_FIELDS, build_schema
+
+whoosh_speed.install()
 
 log = logging.getLogger(__name__)
 
 STATE_ID = "__state__"
+#: Change-log actions of questions to the network (``SearchChange.item_id``
+#: then holds the question's id); items use ``upsert`` and ``delete``.
+QUESTION_UPSERT = "q-upsert"
+QUESTION_DELETE = "q-delete"
+QUESTION_ACTIONS = frozenset({QUESTION_UPSERT, QUESTION_DELETE})
+#: The permission label of questions and answers (see ``question_labels``):
+#: added to a caller's labels only when ``permissions.can_view_questions``
+#: lets them read the question pages and the caller asked for questions.
+QUESTION_LABEL = "questions"
 CURRENT = "CURRENT"
 SORTS = ("relevance", "date")
 FILTER_FIELDS = FACET_FIELDS
@@ -209,10 +234,15 @@ class SearchIndex:
         self._swap(gen)
         return n
 
-    def apply(self, changes: list[tuple[int, int, str]], load_items, timeout: float = 5.0) -> int:
+    def apply(self, changes: list[tuple[int, int, str]], load_items, timeout: float = 5.0,
+              load_questions=None) -> int:
         """Apply change-log rows ``(change_id, item_id, action)`` newer than the
-        index's state; ``load_items(ids) -> {id: Item}``. Returns the number
-        applied. Raises ``LockError`` when the write lock stays taken."""
+        index's state; ``load_items(ids) -> {id: Item}``; actions ``upsert`` /
+        ``delete`` for items, :data:`QUESTION_UPSERT` / :data:`QUESTION_DELETE`
+        for questions (``item_id`` is then a question id), loaded with
+        ``load_questions(ids) -> {id: Question}`` (default: from the database).
+        Returns the number applied. Raises ``LockError`` when the write lock
+        stays taken."""
         ix = self.open()
         writer = ix.writer(timeout=timeout)
         try:
@@ -222,14 +252,19 @@ class SearchIndex:
             if not pending:
                 writer.cancel()
                 return 0
-            latest: dict[int, str] = {}
+            latest: dict[tuple[bool, int], str] = {}  # (is a question, id) -> last action
             for _cid, item_id, action in pending:
-                latest[item_id] = action
-            items = load_items([i for i, a in latest.items() if a == "upsert"])
-            for item_id in latest:
-                doc = _document(items.get(item_id))
+                latest[(action in QUESTION_ACTIONS, item_id)] = action
+            items = load_items([i for (q, i), a in latest.items() if not q and a == "upsert"])
+            asked = [i for (q, i), a in latest.items() if q and a == QUESTION_UPSERT]
+            questions = (load_questions or _load_questions)(asked) if asked else {}
+            for (is_question, key) in latest:
+                if is_question:
+                    doc, doc_id = _document(questions.get(key)), question_doc_id(key)
+                else:
+                    doc, doc_id = _document(items.get(key)), str(key)
                 if doc is None:
-                    writer.delete_by_term("id", str(item_id))
+                    writer.delete_by_term("id", doc_id)
                 else:
                     writer.update_document(**doc)
             writer.update_document(id=STATE_ID, slug=str(pending[-1][0]))
@@ -244,15 +279,18 @@ class SearchIndex:
 
 
 def _document(item: Any) -> dict[str, Any] | None:
-    """The index document of ``item``; None for no item, or for one that
-    cannot be indexed (a damaged row): that item is logged and left out, so
-    one bad row never blocks the change log for every other change, and
-    ``portal search-index-check`` lists it as missing."""
-    from .documents import safe_document
+    """The index document of ``item`` (an Item or a Question); None for
+    none, or for one that cannot be indexed (a damaged row): that item is
+    logged and left out, so one bad row never blocks the change log for every
+    other change, and ``portal search-index-check`` lists it as missing."""
+    from ..models import Question
+    from .documents import question_document, safe_document
 
     if item is None:
         return None
     try:
+        if isinstance(item, Question):
+            return question_document(item)
         return safe_document(item)
     except Exception:
         log.exception("item %s cannot be indexed; it is left out of the search index", getattr(item, "id", "?"))
@@ -297,6 +335,36 @@ def _load_items(ids: list[int]) -> dict[int, Any]:
     return {i.id: i for i in rows}
 
 
+def _load_questions(ids: list[int]) -> dict[int, Any]:
+    from sqlalchemy import select
+    from sqlalchemy.orm import selectinload
+
+    from ..extensions import db
+    from ..models import Question
+
+    if not ids:
+        return {}
+    rows = db.session.scalars(
+        select(Question).where(Question.id.in_(ids))
+        .options(selectinload(Question.answers), selectinload(Question.municipality))
+    ).all()
+    return {q.id: q for q in rows}
+
+
+def question_doc_id(question_id: int) -> str:
+    """The index ``id`` of a question's document (items use their plain id)."""
+    return f"q-{question_id}"
+
+
+def log_question_change(question_id: int, deleted: bool = False) -> None:
+    """Add a change-log row for a question (asked, edited, answered, best
+    answer, closed, deleted) to the current transaction; call
+    :func:`nudge` after the commit."""
+    from ..services.common import log_search_change
+
+    log_search_change(question_id, QUESTION_DELETE if deleted else QUESTION_UPSERT)
+
+
 def _pending_changes(after: int = 0, limit: int = 2000) -> list[tuple[int, int, str]]:
     from sqlalchemy import select
 
@@ -311,22 +379,33 @@ def _pending_changes(after: int = 0, limit: int = 2000) -> list[tuple[int, int, 
 
 
 def rebuild(progress=None) -> int:
-    """Rebuild the whole index from the database and swap it in.
+    """Rebuild the whole index from the database (items, then questions to
+    the network with their answers) and swap it in.
 
-    ``progress(n)`` is called once per item indexed. Returns the item count.
+    ``progress(n)`` is called once per item or question indexed. Returns
+    the number of documents written.
     """
     from sqlalchemy import func, select
     from sqlalchemy.orm import selectinload
 
+    from itertools import chain
+
     from ..extensions import db
-    from ..models import Item, SearchChange
+    from ..models import Item, Question, SearchChange
 
     last = db.session.scalar(select(func.max(SearchChange.id))) or 0
     expected = db.session.scalar(select(func.count(Item.id))) or 0
     items = db.session.scalars(
         select(Item).options(selectinload(Item.municipalities)).order_by(Item.id)
     ).yield_per(500)
-    return _service().rebuild(items, last, progress, expected=expected)
+
+    def questions():  # queried once the items are read: one open cursor at a time
+        yield from db.session.scalars(
+            select(Question).options(selectinload(Question.answers), selectinload(Question.municipality))
+            .order_by(Question.id)
+        ).yield_per(500)
+
+    return _service().rebuild(chain(items, questions()), last, progress, expected=expected)
 
 
 def _usable(svc: SearchIndex) -> Exception | None:
@@ -410,14 +489,16 @@ def check() -> dict[str, list[str]]:
     from sqlalchemy import select
 
     from ..extensions import db
-    from ..models import Item
+    from ..models import Item, Question
 
     svc = _service()
     with svc.open().searcher() as s:
         indexed = {f["id"]: f for f in s.all_stored_fields() if f.get("id") != STATE_ID}
-    rows = {str(i.id): i for i in db.session.scalars(select(Item))}
+    rows = {str(i.id): (i.type, i.slug) for i in db.session.scalars(select(Item))}
+    rows.update({question_doc_id(qid): ("question", str(qid))
+                 for qid in db.session.scalars(select(Question.id))})
     return {
-        "missing": sorted(f"{r.type}/{r.slug}" for k, r in rows.items() if k not in indexed),
+        "missing": sorted(f"{t}/{slug}" for k, (t, slug) in rows.items() if k not in indexed),
         "orphaned": sorted(f"id:{k}" for k in indexed if k not in rows),
     }
 
@@ -432,8 +513,16 @@ def search(
     per_page: int = 10,
     sort: str = "relevance",
     facets: bool = True,
+    questions: bool = False,
 ) -> SearchResult:
     """Search as ``user`` (``None`` = anonymous visitor).
+
+    ``questions``: also find questions to the network (type ``question``, a
+    hit's ``id`` is then the question's id and ``slug`` its id as text), for
+    callers that show them (the web search); they are found only when
+    ``permissions.can_view_questions(user)``, the rule of the question
+    pages, and never by default, so a caller that loads hits as items never
+    meets one.
 
     ``text``: any user input (never parsed as query syntax); ``filters``: facet
     field -> allowed values (values of one field ORed, fields ANDed); ``sort``:
@@ -446,7 +535,7 @@ def search(
     the query is scored only within that set; facets are counted by set
     intersection; a query that finds nothing is retried with typo tolerance.
     """
-    from .. import permissions
+    from .matchers import docset
     from .query import build_match_query, build_query, build_unit_match_queries, suggest
 
     page = max(1, int(page))
@@ -458,7 +547,7 @@ def search(
     svc = _service()
     searcher = _searcher(svc)
     sets = svc.facet_sets(searcher)
-    allowed = _allowed(sets, permissions.user_labels(user), filters or {})
+    allowed = _allowed(sets, caller_labels(user, questions), filters or {})
     q, words = build_query(text)
     if words:
         result.suggestion = suggest(searcher, text, public=sets["labels"].get("public", frozenset()))
@@ -466,7 +555,9 @@ def search(
         return result
     unit_sets = None  # multi-word queries: the documents of each word unit
     if q is None:
-        q, matched = wq.Every(), allowed & set(searcher.docs_for_query(wq.Every()))
+        # the label sets never hold a deleted document (see facet_sets): every
+        # document allowed is a match of the empty query
+        q, matched = wq.Every(), set(allowed)
         sort = "date" if not text.strip() else sort
     else:
         # The exact set of matches comes from an unscored twin of the query
@@ -476,14 +567,14 @@ def search(
         # set, and they bound the scores for the top k (see _top_by_bounds).
         units = build_unit_match_queries(text)
         if units:
-            unit_sets = [allowed & set(searcher.docs_for_query(mq)) for mq, _core in units]
+            unit_sets = [allowed & docset(searcher, mq) for mq, _core in units]
             matched = set().union(*unit_sets)
         else:
-            matched = allowed & set(searcher.docs_for_query(build_match_query(text)))
+            matched = allowed & docset(searcher, build_match_query(text))
         if len(matched) <= FUZZY_RETRY_AT:
             fq = build_query(text, fuzzy=True).query
             if fq is not None:
-                fuzzy_matched = allowed & set(searcher.docs_for_query(build_match_query(text, fuzzy=True)))
+                fuzzy_matched = allowed & docset(searcher, build_match_query(text, fuzzy=True))
                 if len(fuzzy_matched) > len(matched):
                     q, matched, result.fuzzy, unit_sets = fq, fuzzy_matched, True, None
     result.total = len(matched)
@@ -498,6 +589,18 @@ def search(
     if facets:
         result.facets = _count_facets(sets, matched)
     return result
+
+
+def caller_labels(user: Any, questions: bool = False) -> list[str]:
+    """The permission labels ``user``'s queries are restricted to:
+    ``permissions.user_labels``, plus :data:`QUESTION_LABEL` when
+    ``questions`` is asked for and ``permissions.can_view_questions(user)``."""
+    from .. import permissions
+
+    labels = permissions.user_labels(user)
+    if questions and permissions.can_view_questions(user):
+        labels = [*labels, QUESTION_LABEL]
+    return labels
 
 
 def _drop_unseeable_profiles(user: Any, result: SearchResult) -> None:
@@ -547,6 +650,8 @@ def _execute(searcher, q, allowed: set[int], sort: str, limit: int,
     results = None
     if sort != "date" and unit_sets:
         results = _top_by_bounds(searcher, q, allowed, unit_sets, limit)
+    if results is None and sort != "date" and not isinstance(q, wq.Every):
+        results = _top_scored(searcher, q, allowed, limit)
     if results is None:
         kwargs: dict[str, Any] = {"filter": allowed, "limit": limit}
         if sort == "date":
@@ -580,16 +685,27 @@ def _top_by_bounds(searcher, q, allowed: set[int], unit_sets: list[set[int]], li
         if maxq is None or len(maxq) != len(unit_sets):
             return None
         leaves.append((sub, offset, offset + sub.doc_count_all(), m, maxq))
-    groups: dict[tuple, list[int]] = {}
-    for n, (_sub, start, end, _m, _maxq) in enumerate(leaves):
-        for d in allowed:
-            if start <= d < end:
-                key = (n, *(d in s for s in unit_sets))
-                members = groups.get(key)
-                if members is None:
-                    groups[key] = [d - start]
-                else:
-                    members.append(d - start)
+    # each document's units as a bit mask, then the documents per (segment, mask)
+    masks = dict.fromkeys(allowed, 0)
+    for i, s in enumerate(unit_sets):
+        bit = 1 << i
+        for d in s:
+            if d in masks:
+                masks[d] |= bit
+    starts = [leaf[1] for leaf in leaves]
+    by_mask: dict[tuple[int, int], list[int]] = {}
+    for d, mask in masks.items():
+        n = bisect.bisect_right(starts, d) - 1 if len(starts) > 1 else 0
+        if n < 0 or d >= leaves[n][2]:
+            continue
+        members = by_mask.get((n, mask))
+        if members is None:
+            by_mask[(n, mask)] = [d - starts[n]]
+        else:
+            members.append(d - starts[n])
+    width = range(len(unit_sets))
+    groups: dict[tuple, list[int]] = {(n, *(bool(mask >> i & 1) for i in width)): members
+                                      for (n, mask), members in by_mask.items()}
     ranked = sorted(((leaves[key[0]][3].bound_for(key[1:], leaves[key[0]][4]), key) for key in groups),
                     key=lambda t: -t[0])
     # Two batches (a matcher steps forward only, and a fresh one costs): the
@@ -613,6 +729,25 @@ def _top_by_bounds(searcher, q, allowed: set[int], unit_sets: list[set[int]], li
     return Results(searcher, q, [(-neg, d) for neg, d in top])
 
 
+def _top_scored(searcher, q, allowed: set[int], limit: int):
+    """The top ``limit`` of ``q`` within ``allowed`` (its matches), every
+    document scored exactly (unpruned) with :func:`~portal.search.matchers.score_docs`
+    node by node of the matcher tree, instead of stepping each document
+    through it. Ties: lower document number first, as Whoosh."""
+    from .matchers import score_docs
+
+    context = searcher.context()
+    scored: list[tuple[float, int]] = []
+    for sub, offset in searcher.leaf_searchers():
+        end = offset + sub.doc_count_all()
+        local = sorted(d - offset for d in allowed if offset <= d < end)
+        if local:
+            m = q.matcher(sub, context)
+            scored += [(-score, d + offset) for d, score in score_docs(m, local, sub.reader()).items()]
+    top = heapq.nsmallest(limit, scored)
+    return Results(searcher, q, [(-neg, d) for neg, d in top])
+
+
 def _score_groups(q, context, leaves, groups, keys, fresh: bool) -> list[tuple[float, int]]:
     """``(-score, docnum)`` of the documents in the groups ``keys``."""
     from .matchers import score_docs
@@ -622,7 +757,7 @@ def _score_groups(q, context, leaves, groups, keys, fresh: bool) -> list[tuple[f
         local = sorted(d for key in keys if key[0] == n for d in groups[key])
         if local:
             m = q.matcher(sub, context) if fresh else m
-            out += [(-score, d + start) for d, score in score_docs(m, local).items()]
+            out += [(-score, d + start) for d, score in score_docs(m, local, sub.reader()).items()]
     return out
 
 
@@ -657,6 +792,8 @@ def _expand_terms_once(results) -> None:
 
 
 def _page_hits(results, page: int, per_page: int, sort: str, own: frozenset) -> list[Hit]:
+    from .snippets import highlight_field
+
     start = (page - 1) * per_page
     by_date = sort == "date"
     if own and not by_date:
@@ -672,11 +809,11 @@ def _page_hits(results, page: int, per_page: int, sort: str, own: frozenset) -> 
         snippet = ""
         for name, top in (("body", 2), ("summary", 1)):
             if not snippet and hit.get(name):  # an empty field is not stored at all
-                snippet = hit.highlights(name, top=top)
+                snippet = highlight_field(hit, name, top=top)  # = hit.highlights(name, top=top)
         if not snippet:
             snippet = highlight.htmlescape((hit.get("summary") or hit.get("body") or "")[:240])
         hits.append(Hit(
-            id=int(hit["id"]), type=hit["type"], slug=hit["slug"], title=hit.get("title", ""),
+            id=int(hit["slug"]) if hit["type"] == "question" else int(hit["id"]), type=hit["type"], slug=hit["slug"], title=hit.get("title", ""),
             summary=hit.get("summary", ""), score=0.0 if by_date else round(float(hit.score or 0.0), 4),
             snippet=snippet, date=hit.get("date"),
         ))

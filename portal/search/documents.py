@@ -102,3 +102,51 @@ def item_document(item: Any, with_body: bool = True) -> dict[str, Any]:
         "updated": int((item.updated_at or datetime(1970, 1, 1)).timestamp()),
     }
     return {k: v for k, v in doc.items() if v != ""}
+
+
+def question_labels(question: Any) -> list[str]:
+    """Permission labels of a question to the network and its answers.
+
+    The question pages admit whoever ``permissions.can_view_questions``
+    admits (members, whatever their municipality or region); the search adds
+    the matching label to exactly those callers (``portal.search.caller_labels``).
+    One label for every question while questions have no narrower audience."""
+    from . import QUESTION_LABEL
+
+    return [QUESTION_LABEL]
+
+
+def question_document(question: Any) -> dict[str, Any]:
+    """The index document of a question to the network: its title, its text
+    and its answers' texts (never an author's name), themes, phase and
+    municipality as facets. ``id`` is ``q-<id>`` (items use their plain id),
+    ``slug`` the question id as text. Nothing of it reaches the ``spell``
+    field: "did you mean" holds public words only."""
+    from . import question_doc_id
+
+    muni = question.municipality
+    tags = _labels("theme", question.themes or [])
+    if question.phase:
+        tags.append(taxonomy.label("phase", question.phase))
+    if muni is not None:
+        tags.append(muni.name)
+    texts = [plain_text(question.body or "")] + [plain_text(a.body or "") for a in question.answers]
+    when = question.created_at or datetime(1970, 1, 1)
+    active = question.last_activity_at or when
+    doc = {
+        "id": question_doc_id(question.id),
+        "type": "question",
+        "slug": str(question.id),
+        "title": question.title or "",
+        "tags": " ; ".join(tags),
+        "body": "\n\n".join(t for t in texts if t),
+        "labels": ",".join(question_labels(question)),
+        "theme": ",".join(question.themes or []),
+        "phase": question.phase or "",
+        "municipality": muni.cbs_code if muni is not None else "",
+        "region": str(muni.region_id) if muni is not None and muni.region_id else "",
+        "language": "nl",
+        "date": datetime.combine(when.date(), time()),
+        "updated": int(active.timestamp()),
+    }
+    return {k: v for k, v in doc.items() if v != ""}

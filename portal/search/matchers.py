@@ -27,9 +27,10 @@ from collections.abc import Sequence
 from whoosh import matching
 from whoosh import query as wq
 from whoosh.codec.whoosh3 import W3LeafMatcher
+from whoosh.scoring import BM25FScorer
 from whoosh.util import make_binary_tree
 
-__all__ = ["ALL_WORDS_BOOST", "AllWordsOr", "DisMax", "MatchSet", "SumOr", "score_docs"]
+__all__ = ["ALL_WORDS_BOOST", "AllWordsOr", "DisMax", "FuzzyTerm", "MatchSet", "SumOr", "docset", "score_docs"]
 
 ALL_WORDS_BOOST = 3.0  #: extra x(score of core words) when a document has them all
 
@@ -422,6 +423,35 @@ class AllWordsOr(wq.Or):
 
 
 # --------------------------------------------------------------------------
+# Typo-tolerant terms
+# --------------------------------------------------------------------------
+
+
+#: fuzzy expansions kept per index reader (cleared when full)
+FUZZY_KEPT = 4096
+
+
+class FuzzyTerm(wq.FuzzyTerm):
+    """Whoosh's ``FuzzyTerm`` whose expansion (the indexed words within the
+    edit distance, found by walking the term dictionary with an automaton,
+    the costly part of a typo query) is kept on the index reader: the exact
+    match set, the scored query and the highlighter of one search expand it
+    once, not three times, and so does the next search while the index is
+    unchanged (a new reader starts empty). Same terms, same results."""
+
+    def _btexts(self, ixreader):
+        cache = ixreader.__dict__.setdefault("_portal_fuzzy", {})
+        key = (self.fieldname, self.text, self.maxdist, self.prefixlength)
+        found = cache.get(key)
+        if found is None:
+            found = tuple(super()._btexts(ixreader))
+            if len(cache) >= FUZZY_KEPT:
+                cache.clear()
+            cache[key] = found
+        return found
+
+
+# --------------------------------------------------------------------------
 # Unscored docset
 # --------------------------------------------------------------------------
 
@@ -448,7 +478,45 @@ class MatchSet(wq.Or):
         return self._matcher(self.subqueries, searcher, context)
 
 
+def docset(searcher, q) -> set[int]:
+    """The document numbers (global, deleted ones left out) matching ``q``,
+    as :func:`_ids` computes them per segment: what
+    ``set(searcher.docs_for_query(q))`` gives for a :class:`MatchSet`,
+    without sorting the set into a list matcher and yielding it back one
+    number at a time."""
+    out: set[int] = set()
+    for sub, offset in searcher.leaf_searchers():
+        ids = _ids(q, sub)
+        out |= {d + offset for d in ids} if offset else ids
+    return out
+
+
+def _postings_ids(m) -> set[int]:
+    """All document numbers of a postings matcher, read block by block
+    (``W3LeafMatcher``) instead of one ``all_ids()`` step per posting."""
+    if type(m) is not W3LeafMatcher:
+        return set(m.all_ids()) if m.is_active() else set()
+    out: set[int] = set()
+    while not m._atend:
+        if m._ids is None:
+            m._read_ids()
+        out.update(m._ids)
+        m._next_block()
+    return out
+
+
 def _ids(q, searcher) -> set[int]:
+    if type(q) is wq.Term:  # postings without a scorer (no idf, no field lengths)
+        if q.fieldname not in searcher.schema:
+            return set()
+        try:
+            text = searcher.schema[q.fieldname].to_bytes(q.text)
+        except ValueError:
+            return set()
+        reader = searcher.reader()
+        if (q.fieldname, text) not in reader:
+            return set()
+        return _postings_ids(reader.postings(q.fieldname, text))
     if isinstance(q, wq.Or):
         out: set[int] = set()
         for sub in q.subqueries:
@@ -462,8 +530,26 @@ def _ids(q, searcher) -> set[int]:
             if not out:
                 return set()
         return out or set()
+    if isinstance(q, wq.Phrase):
+        # walking positions is the costly part of a phrase: its documents are
+        # kept on the segment reader while it is open (a changed index means
+        # a new reader); callers get a copy
+        cache = searcher.reader().__dict__.setdefault("_portal_phrases", {})
+        key = (q.fieldname, tuple(q.words), q.slop)
+        found = cache.get(key)
+        if found is None:
+            m = q.matcher(searcher)
+            found = frozenset(_postings_ids(m) if m.is_active() else ())
+            if len(cache) >= PHRASES_KEPT:
+                cache.clear()
+            cache[key] = found
+        return set(found)
     m = q.matcher(searcher)
-    return set(m.all_ids()) if m.is_active() else set()
+    return _postings_ids(m) if m.is_active() else set()
+
+
+#: phrase document sets kept per segment reader (cleared when full)
+PHRASES_KEPT = 2048
 
 
 # --------------------------------------------------------------------------
@@ -471,7 +557,37 @@ def _ids(q, searcher) -> set[int]:
 # --------------------------------------------------------------------------
 
 
-def score_docs(m, docs: Sequence[int]) -> dict[int, float]:
+def field_lengths(reader, fieldname: str) -> list:
+    """``reader.doc_field_length(d, fieldname, 1)`` for every document number
+    ``d`` of a segment reader, as a list: BM25 reads one field length per
+    posting scored, and a list index is much cheaper than Whoosh's column
+    lookup. Kept per segment (its field lengths never change: deletions
+    leave them, a merge makes a new segment) and field, for the
+    :data:`LENGTHS_KEPT` latest."""
+    try:
+        key = (reader.segment().segment_id(), reader.doc_count_all(), fieldname)
+    except AttributeError:  # not a segment reader: no cache
+        key = None
+    table = _LENGTHS.get(key) if key is not None else None
+    if table is None:
+        dfl = reader.doc_field_length
+        table = [dfl(d, fieldname, 1) for d in range(reader.doc_count_all())]
+        if key is not None:
+            if len(_LENGTHS) >= LENGTHS_KEPT:
+                try:
+                    _LENGTHS.pop(next(iter(_LENGTHS)))
+                except (KeyError, StopIteration, RuntimeError):  # another thread got there
+                    pass
+            _LENGTHS[key] = table
+    return table
+
+
+#: field-length tables kept (segments x scored fields)
+LENGTHS_KEPT = 64
+_LENGTHS: dict = {}
+
+
+def score_docs(m, docs: Sequence[int], reader=None) -> dict[int, float]:
     """``{docnum: m's score}`` for the documents of ``docs`` (sorted, the
     matcher's own segment-relative numbers) that fresh, unpruned matcher
     ``m`` matches; the others are left out.
@@ -481,12 +597,15 @@ def score_docs(m, docs: Sequence[int]) -> dict[int, float]:
     the matcher tree: each leaf is walked once over ``docs`` and the inner
     nodes combine dicts, instead of every document going through every node's
     ``is_active``/``id``/``skip_to``. For scoring a few thousand candidates.
+    ``reader``: the segment reader ``m`` reads; with it, BM25 postings are
+    scored with :func:`field_lengths` (the same formula and operations as
+    Whoosh's ``BM25FScorer``, so the same floats).
     """
     t = type(m)
     if t is _AllWordsMatcher and not m._pruned:
         acc: dict[int, list[float]] = {}
         for kid, is_core, mult, w in zip(m._kids, m._core, m._mult, m._cover):
-            for d, s in score_docs(kid, docs).items():
+            for d, s in score_docs(kid, docs, reader).items():
                 sc = s * mult
                 a = acc.get(d)
                 if a is None:
@@ -500,7 +619,7 @@ def score_docs(m, docs: Sequence[int]) -> dict[int, float]:
             return {d: a[0] for d, a in acc.items()}
         return {d: (a[0] + bonus * f(a[2]) * a[1] if a[1] else a[0]) for d, a in acc.items()}
     if t is _DisMaxMatcher:
-        sa, sb = score_docs(m.a, docs), score_docs(m.b, docs)
+        sa, sb = score_docs(m.a, docs, reader), score_docs(m.b, docs, reader)
         tb = m.tiebreak
         out = dict(sb)
         for d, x in sa.items():
@@ -508,23 +627,23 @@ def score_docs(m, docs: Sequence[int]) -> dict[int, float]:
             out[d] = x if y is None else max(x, y) + tb * min(x, y)
         return out
     if t is matching.UnionMatcher:
-        sa, sb = score_docs(m.a, docs), score_docs(m.b, docs)
+        sa, sb = score_docs(m.a, docs, reader), score_docs(m.b, docs, reader)
         out = dict(sb)
         for d, x in sa.items():
             y = out.get(d)
             out[d] = x if y is None else x + y
         return out
     if t is matching.IntersectionMatcher:
-        sa = score_docs(m.a, docs)
+        sa = score_docs(m.a, docs, reader)
         if not sa:
             return {}
-        sb = score_docs(m.b, sorted(sa))
+        sb = score_docs(m.b, sorted(sa), reader)
         return {d: sa[d] + y for d, y in sb.items()}
     if t is matching.WrappingMatcher:
         boost = m.boost
-        return {d: s * boost for d, s in score_docs(m.child, docs).items()}
+        return {d: s * boost for d, s in score_docs(m.child, docs, reader).items()}
     if t is W3LeafMatcher:
-        return _score_postings(m, docs)
+        return _score_postings(m, docs, reader)
     # any other matcher (phrases, ...): step it over the documents
     out = {}
     if not m.is_active():
@@ -542,24 +661,49 @@ def score_docs(m, docs: Sequence[int]) -> dict[int, float]:
     return out
 
 
-def _score_postings(m, docs: Sequence[int]) -> dict[int, float]:
+def _score_postings(m, docs: Sequence[int], reader=None) -> dict[int, float]:
     """:func:`score_docs` for a term's postings (Whoosh 2.7's ``W3LeafMatcher``):
     block by block, skipping the blocks without any of ``docs`` undecoded and
     scanning the others' document numbers instead of ``skip_to`` per document.
-    Same scores: the matcher is positioned on each posting and asked."""
+    Same scores: a BM25F posting is scored with Whoosh's ``bm25`` formula
+    (same operations, same order) on the posting's weight and the document's
+    field length from :func:`field_lengths`; any other scorer is asked with
+    the matcher positioned on the posting."""
     out: dict[int, float] = {}
     wanted = set(docs)
     j, n = 0, len(docs)
+    scorer = m.scorer
+    bm25 = reader is not None and type(scorer) is BM25FScorer and m._term is not None
+    if bm25:
+        lengths = field_lengths(reader, m._term[0])
+        idf, avgfl, b, k1 = scorer.idf, scorer.avgfl, scorer.B, scorer.K1
     score = m.score
     while j < n and m.is_active():
         last = m.block_max_id()
         if docs[j] <= last:
             if m._ids is None:
                 m._read_ids()
-            for i, d in enumerate(m._ids):
-                if d in wanted:
+            ids = m._ids
+            k = bisect.bisect_right(docs, last, j)
+            if (k - j) * 8 < len(ids):  # few candidates in this block: look them up
+                found = []
+                for d in docs[j:k]:
+                    i = bisect.bisect_left(ids, d)
+                    if i < len(ids) and ids[i] == d:
+                        found.append((i, d))
+            else:  # many: one pass over the block
+                found = [(i, d) for i, d in enumerate(ids) if d in wanted]
+            if bm25:
+                if m._weights is None:
+                    m._read_weights()
+                weights = m._weights
+                for i, d in found:
+                    tf = weights[i]
+                    out[d] = idf * ((tf * (k1 + 1)) / (tf + k1 * ((1 - b) + b * lengths[d] / avgfl)))
+            else:
+                for i, d in found:
                     m._i = i
                     out[d] = score()
-            j = bisect.bisect_right(docs, last, j)
+            j = k
         m._next_block()
     return out

@@ -26,8 +26,8 @@ Executor contract (speed): run the scored query with
 ``optimize=True``): the matchers prune with MaxScore (see
 :mod:`portal.search.matchers`), so the top k is the full ranking's top k,
 but ``len(results)`` and ``results.docs()`` are then NOT the matches. Take
-the total and the facets from ``set(searcher.docs_for_query(
-build_match_query(text))) & allowed`` (same docset as the scored query,
+the total and the facets from ``matchers.docset(searcher,
+build_match_query(text)) & allowed`` (same docset as the scored query,
 built from postings sets, several times cheaper than walking the matcher
 tree), and decide the fuzzy retry on that count too. For a multi-word
 query, :func:`build_unit_match_queries` gives each word unit's docset (their
@@ -58,7 +58,7 @@ from .analysis import (
     stem,
     zipf,
 )
-from .matchers import ALL_WORDS_BOOST, AllWordsOr, DisMax, MatchSet, SumOr
+from .matchers import ALL_WORDS_BOOST, AllWordsOr, DisMax, FuzzyTerm, MatchSet, SumOr
 
 __all__ = [
     "FIELD_BOOSTS",
@@ -355,11 +355,11 @@ def _unit_query(unit: _Unit, boosts: dict[str, float], synonyms: Synonyms, fuzzy
         alts += [_terms(field, alt, boost * SYNONYM_WEIGHT, phrase=True) for alt in alternatives]
         alts += [_terms(field, alt, boost * w) for alt, w in derived]
         if fz:
-            alts.append(wq.FuzzyTerm(field, unit.stems[0], boost=boost * FUZZY_WEIGHT,
+            alts.append(FuzzyTerm(field, unit.stems[0], boost=boost * FUZZY_WEIGHT,
                                      maxdist=fz[0], prefixlength=fz[1], constantscore=False))
         per_field.append(alts[0] if len(alts) == 1 else SumOr(alts))
     if fz:
-        per_field.append(wq.FuzzyTerm(SPELL_FIELD, unit.folded, boost=FUZZY_WEIGHT,
+        per_field.append(FuzzyTerm(SPELL_FIELD, unit.folded, boost=FUZZY_WEIGHT,
                                       maxdist=fz[0], prefixlength=fz[1], constantscore=False))
     q = per_field[0] if len(per_field) == 1 else DisMax(per_field, tiebreak=TIEBREAK)
     return q.with_boost(q.boost * SOFT_WEIGHT) if unit.soft else q
@@ -525,6 +525,26 @@ def _correct_word(searcher, corrector, folded: str, public: frozenset | None = N
     return None
 
 
+#: corrections kept per index reader (cleared when full)
+CORRECTIONS_KEPT = 4096
+
+
+def _kept_correction(searcher, corrector, folded: str, public: frozenset | None) -> str | None:
+    """:func:`_correct_word`, kept on the index reader: the answer depends
+    only on the index (and ``public``, derived from it), so it holds while
+    the reader is open; walking the term dictionary for an unknown word is
+    the costly part of a typo query. A new index generation or segment means
+    a new reader and fresh answers."""
+    reader = searcher.reader()
+    cache = reader.__dict__.setdefault("_portal_corrections", {})
+    key = (folded, public is None)  # ``public`` is a function of the reader's documents
+    if key not in cache:
+        if len(cache) >= CORRECTIONS_KEPT:
+            cache.clear()
+        cache[key] = _correct_word(searcher, corrector, folded, public)
+    return cache[key]
+
+
 def suggest(searcher, text: str, public: frozenset | None = None) -> str | None:
     """"Did you mean": ``text`` with unknown words replaced, or ``None``.
 
@@ -554,7 +574,7 @@ def suggest(searcher, text: str, public: frozenset | None = None) -> str | None:
         checked += 1
         if checked > MAX_TYPO_WORDS:
             return raw
-        fixed = _correct_word(searcher, corrector, folded, public)
+        fixed = _kept_correction(searcher, corrector, folded, public)
         if not fixed:
             return raw
         changed = True

@@ -1,0 +1,118 @@
+"""Speed-ups of Whoosh 2.7 that change no result and no byte of the index.
+
+1. Reading postings: every query decodes the postings blocks of its terms
+   (read, zlib, unpickle, delta-decode the document numbers) twice, for the
+   exact match set and for scoring, and the next query with a common word
+   or synonym does it again. :func:`install` keeps the decoded blocks of
+   the :data:`BLOCKS_KEPT` most recently used blocks (least recently used
+   out), keyed by the open postings file and the block's offset, so a block
+   is decoded once while its segment is open. A block is immutable once
+   written; Whoosh's matchers only read the decoded tuples.
+
+2. Writing a segment (below).
+
+While writing a segment's postings, ``FieldWriter.add_postings`` asks the
+segment's per-document reader for the document's field length once per
+posting (for the blocks' min/max lengths): a column lookup, and for fields
+without lengths (IDs, keywords) a check whether the column file exists, every
+time: about a tenth of a full reindex. :func:`install` wraps that reader so
+each field's lengths are read once per segment into a list; the values are
+the reader's own (``doc_field_length(docnum, fieldname)``), so the index is
+the same. Installed on import of :mod:`portal.search`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+from whoosh.codec import base
+from whoosh.codec.whoosh3 import W3LeafMatcher
+
+_ORIGINAL = base.FieldWriter.add_postings
+_READ_DATA = W3LeafMatcher._read_data
+_READ_IDS = W3LeafMatcher._read_ids
+
+#: decoded postings blocks kept per process (each at most 128 postings, with
+#: positions about 13 kB decoded: about 50 MB; the benchmark's whole query mix
+#: on 10,000 items touches about 4,900 blocks)
+BLOCKS_KEPT = 4096
+_BLOCKS: OrderedDict = OrderedDict()  # (postfile, offset) -> [data, ids or None]
+_LOCK = threading.Lock()
+
+
+def _cached_block(matcher) -> list:
+    key = (matcher._postfile, matcher._dataoffset)
+    with _LOCK:
+        entry = _BLOCKS.get(key)
+        if entry is not None:
+            _BLOCKS.move_to_end(key)
+            return entry
+    _READ_DATA(matcher)
+    entry = [matcher._data, None]
+    with _LOCK:
+        _BLOCKS[key] = entry
+        while len(_BLOCKS) > BLOCKS_KEPT:
+            _BLOCKS.popitem(last=False)
+    return entry
+
+
+def _read_data(self):
+    self._data = _cached_block(self)[0]
+
+
+def _read_ids(self):
+    entry = _cached_block(self)
+    if entry[1] is None:
+        self._data = entry[0]
+        _READ_IDS(self)
+        entry[1] = self._ids
+    else:
+        self._data = entry[0]
+        self._ids = entry[1]
+
+
+def clear_blocks() -> None:
+    """Forget the kept postings blocks (tests, memory)."""
+    with _LOCK:
+        _BLOCKS.clear()
+
+
+class _LengthTables:
+    """``doc_field_length`` of ``lengths`` (a per-document reader), one list
+    per field, read on first use."""
+
+    def __init__(self, lengths):
+        self._lengths = lengths
+        self._n = lengths.doc_count_all()
+        self._tables: dict[str, list] = {}
+
+    def doc_field_length(self, docnum, fieldname, default=0):
+        if default == 0 and 0 <= docnum < self._n:
+            table = self._tables.get(fieldname)
+            if table is None:
+                dfl = self._lengths.doc_field_length
+                table = self._tables[fieldname] = [dfl(d, fieldname) for d in range(self._n)]
+            return table[docnum]
+        return self._lengths.doc_field_length(docnum, fieldname, default)
+
+
+def _add_postings(self, schema, lengths, items):
+    if lengths is not None and hasattr(lengths, "doc_count_all"):
+        lengths = _LengthTables(lengths)
+    return _ORIGINAL(self, schema, lengths, items)
+
+
+def install() -> None:
+    """Install both speed-ups (idempotent)."""
+    base.FieldWriter.add_postings = _add_postings
+    W3LeafMatcher._read_data = _read_data
+    W3LeafMatcher._read_ids = _read_ids
+
+
+def uninstall() -> None:
+    """Back to Whoosh's own code (for tests comparing both)."""
+    base.FieldWriter.add_postings = _ORIGINAL
+    W3LeafMatcher._read_data = _READ_DATA
+    W3LeafMatcher._read_ids = _READ_IDS
+    clear_blocks()
