@@ -88,7 +88,7 @@ def test_workers_rebuild_a_deleted_index_once(tmp_path):
     shutil.rmtree(tmp_path / "index")
     for base, log in _start(tmp_path, app):
         with ThreadPoolExecutor(8) as pool:
-            pages = list(pool.map(lambda _: Browser(base).get("/zoeken?q=sleutelfiguren"), range(8)))
+            pages = list(pool.map(lambda _, base=base: Browser(base).get("/zoeken?q=sleutelfiguren"), range(8)))
         assert all("resultaten" in p.lower() and "Er ging iets mis" not in p for p in pages)
         found = [re.search(r"(\d+) resultaten", p) for p in pages]
         assert all(f and int(f.group(1)) >= 3 for f in found), found
