@@ -22,6 +22,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 
+from .. import links
 from ..extensions import db
 from ..models import User
 from ..services import accounts
@@ -78,7 +79,13 @@ def _begin(key: str, link_uid: int | None):
         return redirect(url_for("auth.sessions" if link_uid else "auth.login"))
     session[_PENDING] = {"tenant": key, "link": link_uid, "at": int(time.time()),
                          "next": safe_next(request.args.get("next")) or ""}
-    return client.authorize_redirect(url_for("auth.oidc_callback", tenant=key, _external=True))
+    # the one link rule (portal.links): PORTAL_BASE_URL, never the visitor's Host header
+    callback = links.external_url("auth.oidc_callback", tenant=key)
+    if not callback.startswith(("https://", "http://")):  # production without BASE_URL: check-deploy says so
+        log.error("OIDC tenant %s: PORTAL_BASE_URL is not set; no redirect_uri can be built", key)
+        flash(_("De inlogdienst van de gemeente is nu niet bereikbaar. Probeer het later opnieuw."), "error")
+        return redirect(url_for("auth.sessions" if link_uid else "auth.login"))
+    return client.authorize_redirect(callback)
 
 
 @bp.route("/inloggen/sso/<tenant>", methods=["POST"])

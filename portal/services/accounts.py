@@ -69,6 +69,33 @@ def common_passwords() -> frozenset[str]:
     return frozenset(line.strip().casefold() for line in lines if line.strip() and not line.startswith("#"))
 
 
+def mails_to_exactly(address: str) -> bool:
+    """Would a mail with ``To: <address>`` go to ``address`` and nowhere else?
+
+    The outbox builds an ``email.message.EmailMessage`` and SMTP's envelope
+    recipients are parsed back out of its ``To`` header
+    (``smtplib.SMTP.send_message``). An address with one ``@`` can still
+    parse as several, or as another: an RFC 2047 encoded word
+    (``=?utf-8?b?...?=x@gemeente.nl`` decodes to ``kwaad@elders.example,
+    x@gemeente.nl``), a comma, a ``<...>`` or a group. Such an address would
+    let a confirmation link reach a mailbox outside the checked domain.
+    True only when the header parses back to exactly ``[("", address)]``
+    and holds no encoded word."""
+    from email.errors import HeaderParseError
+    from email.message import EmailMessage
+    from email.utils import getaddresses
+
+    if not address or "=?" in address or any(ord(ch) < 32 or ord(ch) == 127 for ch in address):
+        return False
+    message = EmailMessage()
+    try:
+        message["To"] = address
+        parsed = getaddresses(message.get_all("To") or [])
+    except (HeaderParseError, ValueError, TypeError, IndexError):
+        return False
+    return parsed == [("", address)]
+
+
 def password_problems(password: str, *, email: str = "", name: str = "") -> list[str]:
     """Return Dutch messages for everything wrong with ``password`` as a new
     password for the account ``email`` (empty list: acceptable).
@@ -628,7 +655,10 @@ def check_second_factor(user: User, code: str, *, purpose: str = "login") -> boo
     ``auth.totp_failed``. The caller checks ``login_delay`` first. Commits;
     returns whether the code was right."""
     begin_write()
-    user = db.session.get(User, user.id)
+    # locked (SELECT ... FOR UPDATE) and re-read: on PostgreSQL begin_write takes no lock, and two
+    # requests with one code at once would both find it unused (a replayed TOTP step, a recovery
+    # code that works twice). SQLite ignores it: BEGIN IMMEDIATE already serialises writers.
+    user = db.session.get(User, user.id, with_for_update=True, populate_existing=True)
     secret = totp_secret(user)
     cleaned = _clean_code(code)
     ok = False
@@ -886,8 +916,10 @@ def sso_user(tenant_key: str, tenant: dict, claims: dict, *, link_to: User | Non
         db.session.add(identity)
         record(user, "auth.identity_linked", user.email, tenant=tenant_key, issuer=issuer)
     else:
-        email = str(claims.get("email") or "").strip().lower()
-        if "@" not in email or len(email) > 320:
+        from ..signup.service import canonical_email  # the one form of an address (sign-up, here)
+
+        email = canonical_email(str(claims.get("email") or "")[:400]) or ""
+        if "@" not in email or len(email) > 320 or not mails_to_exactly(email):
             db.session.rollback()
             raise SsoRefused("no_email", _("Uw gemeentelijke inlog gaf geen e-mailadres door; "
                                            "vraag de beheerder om een account."))

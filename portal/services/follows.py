@@ -103,6 +103,13 @@ class Target:
     following: bool = False
 
 
+def _is_id(key: str) -> bool:
+    """Is ``key`` a row id: ASCII digits only (``str.isdigit`` also takes
+    "²" and "١"), at most 9 of them (inside SQLite's and PostgreSQL's
+    integer range)?"""
+    return key.isascii() and key.isdigit() and len(key) <= 9
+
+
 def describe(kind: str, key: str) -> Target | None:
     """The ``Target`` for ``kind``/``key``, or ``None`` when it does not exist
     (an unknown theme, a deleted collection)."""
@@ -118,10 +125,10 @@ def describe(kind: str, key: str) -> Target | None:
         muni = db.session.scalar(select(Municipality).where(Municipality.cbs_code == key.upper()))
         return Target(kind, muni.cbs_code, muni.name, f"/gemeenten/{muni.cbs_code}") if muni else None
     if kind == "region":
-        region = db.session.get(Region, int(key)) if key.isdigit() else None
+        region = db.session.get(Region, int(key)) if _is_id(key) else None
         return Target(kind, str(region.id), region.name) if region else None
     if kind == "collection":
-        coll = db.session.get(Collection, int(key)) if key.isdigit() else None
+        coll = db.session.get(Collection, int(key)) if _is_id(key) else None
         return Target(kind, str(coll.id), coll.title, f"/dossiers/{coll.slug}") if coll else None
     return None
 

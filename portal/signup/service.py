@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -40,6 +41,7 @@ from flask import current_app, url_for
 from flask_babel import gettext as _
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 
 from .. import links, permissions
 from ..database import begin_write
@@ -48,7 +50,7 @@ from ..extensions import db
 from ..models import AccessRequest, AllowedDomain, Municipality, OutboxMessage, SignupConfirmation, User
 from ..models.base import utcnow
 from ..models.users import hash_password, verify_password
-from ..services.accounts import password_problems, record
+from ..services.accounts import mails_to_exactly, password_problems, record
 from ..services.notifications import notify
 from ..validation import EMAIL_RE, MAX_EMAIL
 
@@ -95,6 +97,27 @@ def email_domain(email: str) -> str | None:
         return normalise_domain(domain)
     except ValueError:
         return None
+
+
+def canonical_email(email: str) -> str | None:
+    """``email`` as it is stored, mailed and compared: the local part
+    lower-cased, the domain as :func:`normalise_domain` makes it (the one the
+    allow-list is checked on), e.g. ``"An@ＤＥＬＦＴ.nl"`` -> ``"an@delft.nl"``.
+    None when the local part is empty or holds a control, format (bidi,
+    zero-width, soft hyphen) or whitespace character, or the domain is not
+    one, or when a mail to it would reach another address too
+    (``accounts.mails_to_exactly``). Without this the domain that was
+    checked (after UTS #46 mapping) and the mailbox that gets the link and
+    the account could differ."""
+    local, at, domain = (email or "").strip().rpartition("@")
+    if not at or not local or any(_is_odd(ch) or ch.isspace() for ch in local):
+        return None
+    clean = email_domain(email.strip())
+    if clean is None:
+        return None
+    canonical = f"{local.lower()}@{clean}"
+    # the mail must go to this address and nowhere else (encoded words, commas, <...>)
+    return canonical if mails_to_exactly(canonical) else None
 
 
 def domain_allowed(municipality: Municipality, email: str) -> bool:
@@ -197,8 +220,19 @@ def _clean(text: Any) -> str:
     return str(text or "").strip()
 
 
+def _is_odd(ch: str) -> bool:
+    """A control (Cc: C0, DEL, C1) or format character (Cf: bidi overrides,
+    zero-width characters, soft hyphen), or a lone surrogate (Cs)."""
+    return unicodedata.category(ch) in ("Cc", "Cf", "Cs")
+
+
 def _has_control(text: str) -> bool:
-    return any(ord(ch) < 32 or ord(ch) == 127 for ch in text)
+    return any(_is_odd(ch) for ch in text)
+
+
+def _has_control_beyond_lines(text: str) -> bool:
+    """``_has_control`` for multi-line text: tabs and line ends are allowed."""
+    return any(_is_odd(ch) and ch not in "\t\r\n" for ch in text)
 
 
 def validate_signup(form: dict[str, Any]) -> tuple[dict[str, str], Municipality | None, bool]:
@@ -213,13 +247,19 @@ def validate_signup(form: dict[str, Any]) -> tuple[dict[str, str], Municipality 
     elif len(values["name"]) > MAX_NAME or _has_control(values["name"]):
         errors["name"] = [_("Een naam heeft hoogstens %(n)s tekens, zonder regeleinden.", n=MAX_NAME)]
     email = values["email"]
+    canonical = canonical_email(email) if email and len(email) <= MAX_EMAIL and EMAIL_RE.match(email) else None
     if not email:
         errors["email"] = [_("Vul uw e-mailadres in.")]
-    elif len(email) > MAX_EMAIL or not EMAIL_RE.match(email) or email_domain(email) is None:
+    elif canonical is None or len(canonical) > MAX_EMAIL or not EMAIL_RE.match(canonical):
         errors["email"] = [_("Vul een geldig e-mailadres in, zoals naam@gemeente.nl.")]
+    else:
+        # stored, mailed and compared as the address whose domain is checked
+        email = values["email"] = canonical
     muni = None
     if not values["municipality"]:
         errors["municipality"] = [_("Kies de gemeente waarvoor u werkt.")]
+    elif _has_control(values["municipality"]) or len(values["municipality"]) > 20:
+        errors["municipality"] = [_("Kies een gemeente uit de lijst.")]
     else:
         muni = db.session.scalar(select(Municipality).where(Municipality.cbs_code == values["municipality"].upper()))
         if muni is None:
@@ -233,6 +273,8 @@ def validate_signup(form: dict[str, Any]) -> tuple[dict[str, str], Municipality 
     allowed = bool(muni is not None and "email" not in errors and domain_allowed(muni, email))
     if len(values["motivation"]) > MAX_MOTIVATION:
         errors["motivation"] = [_("Een toelichting heeft hoogstens %(n)s tekens.", n=MAX_MOTIVATION)]
+    elif _has_control_beyond_lines(values["motivation"]):
+        errors["motivation"] = [_("Een toelichting mag geen onzichtbare tekens of stuurtekens bevatten.")]
     elif muni is not None and "email" not in errors and not allowed and not values["motivation"]:
         errors["motivation"] = [_(
             "Uw e-mailadres hoort niet bij een domein dat de gemeente %(municipality)s toelaat. Schrijf kort wie u "
@@ -307,8 +349,19 @@ def sign_up(form: dict[str, Any]) -> SignupResult:
     Raises ``ValidationFailed``.
     """
     values, muni, allowed = validate_signup(form)
-    email = values["email"]
     password_hash = hash_password(values["password"])  # same work on every path
+    try:
+        return _record_sign_up(values, muni, allowed, password_hash)
+    except IntegrityError:
+        # the same address signed up twice at once (PostgreSQL runs both; the unique e-mail of
+        # users stops the second): once more, it now finds the first one's row and renews it
+        db.session.rollback()
+        return _record_sign_up(values, muni, allowed, password_hash)
+
+
+def _record_sign_up(values: dict[str, str], muni: Municipality, allowed: bool, password_hash: str) -> SignupResult:
+    """The writing half of :func:`sign_up`, one transaction."""
+    email = values["email"]
     begin_write()
     _purge_unconfirmed()
     user = db.session.scalar(select(User).where(User.email == email))
@@ -438,16 +491,33 @@ def _check_nonce(row: Any, nonce: str, used_message: str) -> None:
         raise _expired()
 
 
-def _confirmation_for(token: str) -> SignupConfirmation:
+def _get(model: Any, row_id: int, lock: bool) -> Any:
+    """``db.session.get``; with ``lock``, re-read and lock the row (``SELECT
+    ... FOR UPDATE``) for the rest of the write transaction: on PostgreSQL
+    ``begin_write`` takes no lock, so two decisions or confirmations at once
+    would both see the row still open (approved *and* refused). SQLite
+    ignores it (its ``BEGIN IMMEDIATE`` already serialises writers)."""
+    if not lock:
+        return db.session.get(model, row_id)
+    return db.session.get(model, row_id, with_for_update=True, populate_existing=True)
+
+
+def _confirmation_for(token: str, lock: bool = False) -> SignupConfirmation:
     """The open confirmation of ``token``; raises ``ValidationFailed``
     (``token``) saying whether the link is forged, expired or used."""
     confirmation_id, nonce = _token_parts(token, SALT)
-    row = db.session.get(SignupConfirmation, confirmation_id)
+    row = _get(SignupConfirmation, confirmation_id, lock)
     if row is None:
         raise _forged()
     _check_nonce(row, nonce, _(
         "Deze bevestigingslink is al gebruikt, of vervangen door een nieuwere link. Is uw account bevestigd? "
         "Dan kunt u inloggen."))
+    user = row.user
+    if user.municipality is None or not domain_allowed(user.municipality, user.email):
+        # the domain left the allow-list after the link was sent: the link no longer vets anyone
+        raise ValidationFailed({"token": [_(
+            "Deze bevestigingslink werkt niet meer: uw e-maildomein wordt niet meer rechtstreeks toegelaten. "
+            "Meld u opnieuw aan; een regionale coördinator of beheerder beoordeelt dan uw aanvraag.")]})
     return row
 
 
@@ -472,7 +542,7 @@ def confirm(token: str, password: str) -> User:
             "Dit is niet het wachtwoord dat bij de aanmelding is gekozen. Hebt u zich niet zelf aangemeld? "
             "Bevestig dan niet; het account blijft uit.")]})
     begin_write()
-    row = _confirmation_for(token)  # again inside the write transaction: once only
+    row = _confirmation_for(token, lock=True)  # again inside the write transaction, locked: once only
     row.confirmed_at = utcnow()
     row.token_hash = None
     user = row.user
@@ -484,12 +554,12 @@ def confirm(token: str, password: str) -> User:
     return user
 
 
-def _unconfirmed_request_for(token: str) -> AccessRequest:
+def _unconfirmed_request_for(token: str, lock: bool = False) -> AccessRequest:
     """The unconfirmed access request of ``token``; raises
     ``ValidationFailed`` (``token``) saying whether the link is forged,
     expired or used."""
     request_id, nonce = _token_parts(token, REQUEST_SALT)
-    row = db.session.get(AccessRequest, request_id)
+    row = _get(AccessRequest, request_id, lock)
     if row is None:
         raise _forged()
     if row.status != "unconfirmed":
@@ -523,7 +593,7 @@ def confirm_request(token: str, password: str) -> AccessRequest:
             "Dit is niet het wachtwoord dat bij de aanmelding is gekozen. Hebt u zich niet zelf aangemeld? "
             "Bevestig dan niet; de aanvraag wordt na 48 uur verwijderd.")]})
     begin_write()
-    row = _unconfirmed_request_for(token)  # again inside the write transaction: once only
+    row = _unconfirmed_request_for(token, lock=True)  # again inside the write transaction, locked: once only
     other = db.session.scalar(select(AccessRequest.id).where(AccessRequest.email == row.email,
                                                              AccessRequest.status == "pending"))
     if other is not None:
@@ -577,17 +647,18 @@ def pending_count(actor: Any) -> int:
                if permissions.can_publish(actor, _Area(m)))
 
 
-def get_request(actor: Any, request_id: int) -> AccessRequest:
+def get_request(actor: Any, request_id: int, lock: bool = False) -> AccessRequest:
     """The access request ``request_id`` if ``actor`` may decide it; else
-    ``NotFound`` (a curator of another area does not learn that it exists)."""
-    row = db.session.get(AccessRequest, request_id)
+    ``NotFound`` (a curator of another area does not learn that it exists).
+    ``lock``: see :func:`_get`."""
+    row = _get(AccessRequest, request_id, lock)
     if row is None or row.status == "unconfirmed" or not can_decide(actor, row):
         raise NotFound(_("Deze aanvraag bestaat niet, of u mag haar niet zien."))
     return row
 
 
-def _open_request(actor: Any, request_id: int) -> AccessRequest:
-    row = get_request(actor, request_id)
+def _open_request(actor: Any, request_id: int, lock: bool = False) -> AccessRequest:
+    row = get_request(actor, request_id, lock)
     if row.status != "pending":
         raise ValidationFailed({"request": [_("Over deze aanvraag is al besloten.")]})
     return row
@@ -602,7 +673,7 @@ def approve_request(actor: Any, request_id: int) -> User:
     has an account by now)."""
     _open_request(actor, request_id)
     begin_write()
-    row = _open_request(actor, request_id)
+    row = _open_request(actor, request_id, lock=True)
     user = db.session.scalar(select(User).where(User.email == row.email))
     if user is not None:
         pending = _pending_confirmation(user)
@@ -647,7 +718,7 @@ def refuse_request(actor: Any, request_id: int, reason: str) -> AccessRequest:
     if len(reason) > MAX_REASON:
         raise ValidationFailed({"reason": [_("Een reden heeft hoogstens %(n)s tekens.", n=MAX_REASON)]})
     begin_write()
-    row = _open_request(actor, request_id)
+    row = _open_request(actor, request_id, lock=True)
     row.status = "refused"
     row.reason = reason
     row.password_hash = ERASED

@@ -51,7 +51,9 @@ def _signup_email_limit() -> str:
 
 def _email_key() -> str:
     """Rate-limit key of the address being signed up (per installation)."""
-    email = (request.form.get("email") or "").strip().lower()[:320]
+    raw = (request.form.get("email") or "").strip().lower()[:320]
+    # the canonical form: look-alike spellings of one address share its limit
+    email = service.canonical_email(raw) or raw
     return f"{current_app.instance_path}|signup|{email}"
 
 

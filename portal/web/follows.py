@@ -28,10 +28,14 @@ PRESET_KINDS = ("theme", "phase", "municipality")
 
 def _back(default: str) -> str:
     """``next`` from the form when it is a path on this site, else ``default``."""
+    from ..auth import safe_next
+
     target = request.form.get("next", "")
-    if target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return default
+    # browsers drop tabs and line ends inside a URL ("/\t/evil" becomes "//evil"): any
+    # control character makes the target unsafe, whatever safe_next thinks of the rest
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in target):
+        return default
+    return safe_next(target) or default
 
 
 def _frequency_names() -> dict[str, str]:
