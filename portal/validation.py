@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from flask_babel import format_number
+from flask_babel import gettext as _
+
 from . import taxonomy
 from .errors import ValidationFailed
 
@@ -22,6 +25,18 @@ SLUG_RE = re.compile(r"^[a-z0-9-]+$")
 #: tries the ways to split a run of dots (the old ``[^@\s]+\.[^@\s]+$`` was
 #: quadratic on "a@" + "." * 50_000 + " ").
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s.]{1,63}(?:\.[^@\s.]{1,63}){1,20}$")
+
+
+def valid_email(text: str) -> bool:
+    """Is ``text`` one e-mail address the outbox can mail, and only that
+    mailbox? Shape (``EMAIL_RE``, at most ``MAX_EMAIL`` characters) and no
+    encoded words, commas, groups or ``<...>`` that would make the ``To``
+    header parse as another or as several mailboxes
+    (``accounts.mails_to_exactly``). Every path that stores an address
+    (forms, import, API, ``portal create-user``) asks this one question."""
+    from .services.accounts import mails_to_exactly
+
+    return len(text) <= MAX_EMAIL and bool(EMAIL_RE.match(text)) and mails_to_exactly(text)
 MAX_EMAIL = 254  # RFC 5321, section 4.5.3.1.3
 ISO639_1 = re.compile(r"^[a-z]{2}$")
 
@@ -176,9 +191,11 @@ def validate_item(data: dict[str, Any], item_type: str, vocab: Vocabulary, body:
                 json.dumps(value, allow_nan=False)
             except (TypeError, ValueError, RecursionError):
                 if _has_non_finite(value):
-                    err(key, "NaN en Infinity zijn geen getallen die bewaard kunnen worden; gebruik een gewoon getal of tekst.")
+                    err(key, _("NaN en Infinity zijn geen getallen die bewaard kunnen worden; gebruik een gewoon "
+                               "getal of tekst."))
                 else:
-                    err(key, "Deze waarde kan niet bewaard worden: gebruik tekst, getallen, ja/nee, lijsten of tabellen.")
+                    err(key, _("Deze waarde kan niet bewaard worden: gebruik tekst, getallen, ja/nee, lijsten of "
+                               "tabellen."))
                 continue
             extra[key] = value
             continue
@@ -192,23 +209,25 @@ def validate_item(data: dict[str, Any], item_type: str, vocab: Vocabulary, body:
 
     title = clean.get("title", "")
     if not title:
-        err("title", "Vul een titel in; bij een profiel de naam die getoond wordt.")
+        err("title", _("Vul een titel in; bij een profiel de naam die getoond wordt."))
     if item_type == "profile" and clean.get("visibility") == "public":
-        err("visibility", "Een profiel kan nooit openbaar zijn; kies 'members' of 'municipality'.")
+        err("visibility", _("Een profiel kan nooit openbaar zijn; kies 'members' of 'municipality'."))
     if extra and len(json.dumps(extra)) > MAX_EXTRA:
-        err("front matter", f"De extra sleutels zijn samen te groot (meer dan {MAX_EXTRA // 1000} kB).")
+        err("front matter", _("De extra sleutels zijn samen te groot (meer dan %(kb)s kB).", kb=MAX_EXTRA // 1000))
     if clean.get("visibility") == "region" and not clean.get("region") and not any(
             getattr(m, "region_id", None) for m in clean.get("municipalities") or []):
-        err("visibility", "'Alleen eigen regio' kan alleen met een gemeente die in een regio ligt; kies een andere gemeente of zichtbaarheid.")
+        err("visibility", _("'Alleen eigen regio' kan alleen met een gemeente die in een regio ligt; kies een andere "
+                            "gemeente of zichtbaarheid."))
     if item_type == "profile" and clean.get("consent_expires") and clean.get("consent") \
             and clean["consent_expires"] <= clean["consent"]:
-        err("consent_expires", "De toestemming moet verlopen ná de datum van toestemming.")
+        err("consent_expires", _("De toestemming moet verlopen ná de datum van toestemming."))
     if clean.get("visibility") == "municipality" and not clean.get("municipalities"):
-        err("visibility", "'Alleen eigen gemeente' kan alleen met een gemeente; kies een gemeente of een andere zichtbaarheid.")
+        err("visibility", _("'Alleen eigen gemeente' kan alleen met een gemeente; kies een gemeente of een andere "
+                            "zichtbaarheid."))
     if len(body or "") > MAX_BODY:
-        err("body", f"De tekst is te lang: hoogstens {MAX_BODY:,} tekens.".replace(",", "."))
+        err("body", _("De tekst is te lang: hoogstens %(n)s tekens.", n=format_number(MAX_BODY)))
     if clean.get("started") and clean.get("ended") and clean["ended"] < clean["started"]:
-        err("ended", "De einddatum ligt vóór de startdatum.")
+        err("ended", _("De einddatum ligt vóór de startdatum."))
     if errors:
         raise ValidationFailed(errors)
     return {"fields": clean, "extra": extra}
@@ -219,10 +238,11 @@ _SKIP = object()
 
 def _kind_message(kind: str, value: Any) -> str:
     shown = str(value)[:80]
-    return {
-        "date": f"'{shown}' is geen datum; schrijf die als JJJJ-MM-DD, bijvoorbeeld 2018-07-20.",
-        "bool": f"'{shown}' is geen ja/nee-waarde; gebruik true of false.",
-    }.get(kind, f"'{shown}' is geen geldige waarde.")
+    if kind == "date":
+        return _("'%(value)s' is geen datum; schrijf die als JJJJ-MM-DD, bijvoorbeeld 2018-07-20.", value=shown)
+    if kind == "bool":
+        return _("'%(value)s' is geen ja/nee-waarde; gebruik true of false.", value=shown)
+    return _("'%(value)s' is geen geldige waarde.", value=shown)
 
 
 def _check(key: str, kind: str, value: Any, vocab: Vocabulary, err) -> Any:
@@ -236,7 +256,7 @@ def _check(key: str, kind: str, value: Any, vocab: Vocabulary, err) -> Any:
         text = str(value).strip()
         limit = MAX_TEXT.get(key)
         if limit and len(text) > limit:
-            err(key, f"Te lang: {len(text)} tekens, hoogstens {limit}.")
+            err(key, _("Te lang: %(n)s tekens, hoogstens %(limit)s.", n=len(text), limit=limit))
             return _SKIP
         return text
     if kind == "slug":
@@ -244,7 +264,8 @@ def _check(key: str, kind: str, value: Any, vocab: Vocabulary, err) -> Any:
             return None
         text = str(value).strip()
         if not SLUG_RE.match(text) or len(text) > MAX_TEXT["slug"]:
-            err(key, f"'{text[:80]}' is geen geldige korte naam: alleen kleine letters a-z, cijfers en streepjes.")
+            err(key, _("'%(value)s' is geen geldige korte naam: alleen kleine letters a-z, cijfers en streepjes.",
+                       value=text[:80]))
             return _SKIP
         return text
     if kind == "slugs":
@@ -252,7 +273,8 @@ def _check(key: str, kind: str, value: Any, vocab: Vocabulary, err) -> Any:
         for v in _as_list(value):
             text = str(v).strip()
             if not SLUG_RE.match(text):
-                err(key, f"'{text[:80]}' is geen geldige korte naam: alleen kleine letters a-z, cijfers en streepjes.")
+                err(key, _("'%(value)s' is geen geldige korte naam: alleen kleine letters a-z, cijfers en streepjes.",
+                           value=text[:80]))
             else:
                 out.append(text)
         return out
@@ -261,8 +283,8 @@ def _check(key: str, kind: str, value: Any, vocab: Vocabulary, err) -> Any:
             return None
         day = _as_date(value)
         if not MIN_DATE <= day <= MAX_DATE:
-            err(key, f"De datum {day.isoformat()} bij '{key}' kan niet kloppen: kies een datum tussen "
-                     f"{MIN_DATE.isoformat()} en {MAX_DATE.isoformat()}.")
+            err(key, _("De datum %(date)s bij '%(field)s' kan niet kloppen: kies een datum tussen %(low)s en %(high)s.",
+                       date=day.isoformat(), field=key, low=MIN_DATE.isoformat(), high=MAX_DATE.isoformat()))
             return _SKIP
         return day
     if kind == "bool":
@@ -271,14 +293,14 @@ def _check(key: str, kind: str, value: Any, vocab: Vocabulary, err) -> Any:
         if value in (None, ""):
             return None
         text = str(value).strip()
-        if len(text) > MAX_EMAIL or not EMAIL_RE.match(text):
-            err(key, f"'{text[:80]}' is geen e-mailadres.")
+        if not valid_email(text):
+            err(key, _("'%(value)s' is geen e-mailadres.", value=text[:80]))
             return _SKIP
         return text
     if kind == "language":
         text = str(value).strip()
         if text not in ("nl", "en"):
-            err(key, f"Onbekende taal '{text[:20]}': kies nl of en.")
+            err(key, _("Onbekende taal '%(value)s': kies nl of en.", value=text[:20]))
             return _SKIP
         return text
     if kind == "languages":
@@ -286,7 +308,8 @@ def _check(key: str, kind: str, value: Any, vocab: Vocabulary, err) -> Any:
         for v in _as_list(value):
             text = str(v).strip().lower()
             if not ISO639_1.match(text):
-                err(key, f"'{text[:20]}' is geen taalcode van twee letters (ISO 639-1), zoals nl, tr, ar of so.")
+                err(key, _("'%(value)s' is geen taalcode van twee letters (ISO 639-1), zoals nl, tr, ar of so.",
+                           value=text[:20]))
             else:
                 out.append(text)
         return out
@@ -304,7 +327,8 @@ def _check(key: str, kind: str, value: Any, vocab: Vocabulary, err) -> Any:
         for v in _as_list(value):
             found = vocab.resolve_municipality(str(v)) if vocab.resolve_municipality else None
             if found is None:
-                err(key, f"Onbekende gemeente '{str(v)[:80]}': gebruik de officiële naam (zoals 's-Hertogenbosch) of de CBS-code (zoals GM0503).")
+                err(key, _("Onbekende gemeente '%(value)s': gebruik de officiële naam (zoals 's-Hertogenbosch) of "
+                           "de CBS-code (zoals GM0503).", value=str(v)[:80]))
             elif found not in out:
                 out.append(found)
         return out
@@ -313,7 +337,8 @@ def _check(key: str, kind: str, value: Any, vocab: Vocabulary, err) -> Any:
         allowed = vocab.allowed(vocab_kind) if vocab_kind in taxonomy.BUILTIN else {}
         text = str(value).strip()
         if text not in allowed:
-            err(key, f"Onbekende waarde '{text[:80]}'; toegestaan: {', '.join(allowed)}.")
+            err(key, _("Onbekende waarde '%(value)s'; toegestaan: %(allowed)s.", value=text[:80],
+                       allowed=", ".join(allowed)))
             return _SKIP
         return text
     if kind.startswith("list:"):
@@ -323,7 +348,8 @@ def _check(key: str, kind: str, value: Any, vocab: Vocabulary, err) -> Any:
         for v in _as_list(value):
             text = str(v).strip()
             if text not in allowed:
-                err(key, f"Onbekende waarde '{text[:80]}'; toegestaan: {', '.join(allowed)}.")
+                err(key, _("Onbekende waarde '%(value)s'; toegestaan: %(allowed)s.", value=text[:80],
+                           allowed=", ".join(allowed)))
             elif text not in out:
                 out.append(text)
         return out

@@ -213,7 +213,9 @@ def create_user(actor: Any, email: str, role: str, *, name: str = "", password: 
     begin_write()
     errors: dict[str, list[str]] = {}
     email = (email or "").strip().lower()
-    if "@" not in email or len(email) > 320:
+    from ..validation import valid_email
+
+    if not valid_email(email):
         errors["email"] = ["Vul een geldig e-mailadres in."]
     elif db.session.scalar(select(User).where(User.email == email)):
         errors["email"] = ["Er is al een gebruiker met dit e-mailadres."]

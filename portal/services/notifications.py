@@ -15,18 +15,56 @@ from collections.abc import Iterable
 from email.message import EmailMessage
 from typing import Any
 
+from flask_babel import gettext as _
 from sqlalchemy import func, select, update
 
 from .. import permissions
 from ..database import begin_write
 from ..errors import NotFound
 from ..extensions import db
+from ..i18n import N_, stored_text
 from ..models import Item, Notification, OutboxMessage, User
 from ..models.base import utcnow
 from .common import audit
 
 PER_PAGE = 20
 PROFILE_MAIL = "Er is een melding over een profiel van een sleutelfiguur; log in om haar te lezen"
+
+
+#: The forms of the (Dutch) messages stored in ``notifications.message``,
+#: translated only when shown (issue #8): a stored message that matches a
+#: form is shown in the reader's language with its parts (titles, names,
+#: dates) as stored; any other message is shown as stored.
+_STORED_FORMS = (
+    N_("Wijziging ter beoordeling: %(title)s"),
+    N_("Gepubliceerd: %(title)s"),
+    N_("Opnieuw ter beoordeling: %(title)s"),
+    N_("Ter beoordeling: %(title)s"),
+    N_("Teruggestuurd met commentaar: %(title)s"),
+    N_("Wijziging goedgekeurd: %(title)s"),
+    N_("Wijziging teruggestuurd met commentaar: %(title)s"),
+    N_("Er is een plaats vrijgekomen: u bent nu aangemeld voor %(title)s op %(date)s."),
+    N_("Nieuw antwoord op een vraag die u volgt: %(title)s"),
+    N_("Er is een beste antwoord gekozen bij een vraag die u volgt: %(title)s"),
+    N_("Een vraag die u volgt is gesloten: %(title)s"),
+    N_("De toestemming van sleutelfiguur %(title)s verloopt op %(date)s. "
+       "Vraag om nieuwe toestemming, anders verdwijnt het profiel."),
+    N_("Nieuw verzoek om kennis te maken met sleutelfiguur %(title)s."),
+    N_("Uw verzoek om kennis te maken is doorgestuurd; de persoon neemt contact met u op als die dat wil."),
+    N_("Uw verzoek om kennis te maken is niet doorgestuurd."),
+    N_("Nieuw profiel van een sleutelfiguur (in wat u volgt)"),
+    N_("Nieuw profiel van een sleutelfiguur (in dossier %(collection)s)"),
+    N_("Nieuwe les: %(title)s (in wat u volgt)"),
+    N_("Nieuwe les: %(title)s (in dossier %(collection)s)"),
+    N_("Nieuwe werkwijze: %(title)s (in wat u volgt)"),
+    N_("Nieuwe werkwijze: %(title)s (in dossier %(collection)s)"),
+    N_("Nieuwe aanvraag voor toegang voor de gemeente %(municipality)s"),
+)
+def display_message(note: Notification) -> str:
+    """``note.message`` in the interface language: the stored Dutch text
+    matched against ``_STORED_FORMS`` and translated with the matched parts
+    filled in; unknown text as stored (``portal.i18n.stored_text``)."""
+    return stored_text(note.message, _STORED_FORMS)
 
 
 def publishers_of(item: Item) -> list[User]:
@@ -41,13 +79,17 @@ def publishers_of(item: Item) -> list[User]:
 
 
 def notify(users: Iterable[Any], kind: str, message: str, link: str = "", item: Item | None = None,
-           exclude: Any = None) -> int:
+           exclude: Any = None, mail: bool = True) -> int:
     """Add a notification and an outbox e-mail for each of ``users`` (people,
     not ``SYSTEM``; ``exclude`` is left out: nobody is told about their own
-    action) to the current transaction; returns how many were added."""
+    action) to the current transaction; returns how many were added.
+    ``mail=False``: in-app only (news of what a member follows reaches their
+    mailbox through the digest instead, ``portal.services.follows``)."""
     from flask import current_app
 
-    base = (current_app.config.get("BASE_URL") or "").rstrip("/")
+    from ..links import site_root
+
+    base = site_root(current_app.config)  # BASE_URL; never the Host header in production
     skip = getattr(exclude, "id", None)
     count = 0
     seen: set[int] = set()
@@ -58,7 +100,7 @@ def notify(users: Iterable[Any], kind: str, message: str, link: str = "", item: 
         seen.add(uid)
         db.session.add(Notification(user_id=uid, kind=kind, message=message[:500], link=link[:500],
                                     item_id=item.id if item is not None else None))
-        if getattr(user, "email", ""):
+        if mail and getattr(user, "email", ""):
             # A key figure's name never leaves the portal by e-mail.
             text = PROFILE_MAIL if item is not None and item.type == "profile" else message
             body = f"{text}\n\n{base}{link}\n\n-- Kennisportaal sleutelfiguren\n"
@@ -95,7 +137,7 @@ def mark_read(user: Any, notification_id: int) -> Notification:
     note = db.session.get(Notification, notification_id)
     if note is None or note.user_id != getattr(user, "id", None):
         db.session.rollback()
-        raise NotFound("Deze melding bestaat niet.")
+        raise NotFound(_("Deze melding bestaat niet."))
     if note.read_at is None:
         note.read_at = utcnow()
         audit(user, "notification.read", f"notification/{note.id}")
@@ -113,6 +155,24 @@ def mark_all_read(user: Any) -> int:
     audit(user, "notification.read_all", f"user/{user.id}", count=result.rowcount)
     db.session.commit()
     return result.rowcount or 0
+
+
+def as_email(msg: OutboxMessage, sender: str) -> EmailMessage:
+    """The e-mail for an outbox row: plain text, plus an HTML alternative
+    when ``html_body`` is set, plus the row's extra ``headers`` (issue #9:
+    ``List-Unsubscribe`` and ``List-Unsubscribe-Post``, RFC 8058); a header
+    that would replace From, To or Subject, or holds a line break, is left out."""
+    email = EmailMessage()
+    email["From"] = sender
+    email["To"] = msg.to_address
+    email["Subject"] = msg.subject
+    email.set_content(msg.body)
+    if msg.html_body:
+        email.add_alternative(msg.html_body, subtype="html")
+    for name, value in (msg.headers or {}).items():
+        if name.lower() not in ("from", "to", "subject") and "\n" not in value and "\r" not in value:
+            email[name] = value
+    return email
 
 
 def send_pending_mail(config: dict, limit: int = 200) -> dict[str, int]:
@@ -142,12 +202,17 @@ def send_pending_mail(config: dict, limit: int = 200) -> dict[str, int]:
             if msg is None or msg.sent_at is not None:  # another run got it
                 db.session.rollback()
                 continue
-            email = EmailMessage()
-            email["From"] = sender
-            email["To"] = msg.to_address
-            email["Subject"] = msg.subject
-            email.set_content(msg.body)
             msg.attempts = (msg.attempts or 0) + 1
+            from .accounts import mails_to_exactly
+
+            if not mails_to_exactly(msg.to_address):
+                # An address that would parse as another or as several mailboxes
+                # (encoded words, commas, groups) is never handed to SMTP.
+                msg.last_error = "address refused: it does not name exactly one mailbox"
+                failed += 1
+                db.session.commit()
+                continue
+            email = as_email(msg, sender)
             try:
                 if smtp is None:
                     smtp = smtplib.SMTP(host, int(config.get("SMTP_PORT") or 25), timeout=30)
@@ -155,7 +220,8 @@ def send_pending_mail(config: dict, limit: int = 200) -> dict[str, int]:
                         smtp.starttls(context=ssl.create_default_context())
                     if config.get("SMTP_USER"):
                         smtp.login(config["SMTP_USER"], config.get("SMTP_PASSWORD") or "")
-                smtp.send_message(email)
+                # The envelope names the stored address itself, not what the To header parses to.
+                smtp.send_message(email, to_addrs=[msg.to_address])
             except (OSError, smtplib.SMTPException) as exc:
                 msg.last_error = f"{type(exc).__name__}: {exc}"[:500]
                 failed += 1

@@ -284,16 +284,46 @@ def test_mails_to_exactly_accepts_ordinary_addresses():
         assert not mails_to_exactly(bad), bad
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "portal/services/notifications.py as_email()/send_pending_mail(): the SMTP envelope is parsed from the "
-    "To header (smtplib.send_message), so a stored address like '=?utf-8?b?...?=x@delft.nl' (allowed by "
-    "portal/validation.py EMAIL_RE, e.g. through create_user or the API) reaches another mailbox; send with "
-    "to_addrs=[msg.to_address] and refuse addresses for which accounts.mails_to_exactly() is False"))
 def test_outbox_sends_only_to_the_stored_address(sapp):
+    """Whatever reached the outbox (an older row, a path that skipped the
+    form's check), SMTP gets the stored address as its envelope and never an
+    address that parses as another mailbox: such a row is refused, not sent."""
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    from portal.services.library import create_user
+    from portal.errors import ValidationFailed
+
     with sapp.app_context():
+        for bad in SMUGGLING:  # the input path refuses them too
+            with pytest.raises(ValidationFailed):
+                create_user(SYSTEM, bad, "member", name="X", municipality="Delft")
         db.session.add(OutboxMessage(to_address=SMUGGLING[0], subject="Test", body="Tekst."))
+        db.session.add(OutboxMessage(to_address="an.devries@delft.nl", subject="Test", body="Tekst."))
         db.session.commit()
-    assert _recipients(sapp, SMUGGLING[0]) == [[("", SMUGGLING[0])]]
+    received = []
+
+    class Handler:
+        async def handle_DATA(self, server, session, envelope):
+            received.append(envelope.rcpt_tos)
+            return "250 OK"
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        sapp.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=str(port), MAIL_FROM="portal@example.org")
+        result = sapp.test_cli_runner().invoke(args=["send-mail"])
+    finally:
+        controller.stop()
+    assert result.exit_code in (0, 1), result.output
+    assert received == [["an.devries@delft.nl"]]
+    with sapp.app_context():
+        refused = db.session.scalar(select(OutboxMessage).where(OutboxMessage.to_address == SMUGGLING[0]))
+        assert refused.sent_at is None and "refused" in refused.last_error
 
 
 @pytest.mark.parametrize("email", SMUGGLING[:2])
