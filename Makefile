@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test a11y install clean
+.PHONY: run test a11y install clean translations
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,24 @@ test: $(STAMP)
 ## make a11y: only the accessibility checks (axe-core, keyboard, reflow, print) in headless Chromium
 a11y: $(STAMP)
 	$(BIN)/python -m pytest tests/test_accessibility.py $(PYTEST_ARGS)
+
+## make translations: extract every wrapped string (babel.cfg: Python + Jinja) into
+## portal/translations/messages.pot, merge it into the English catalog
+## (portal/translations/en/LC_MESSAGES/messages.po) and compile messages.mo.
+## The Dutch text is the msgid; new msgids arrive untranslated: translate them in
+## the .po, then run this again (tests/test_i18n.py fails while one is missing).
+TRANSLATIONS := portal/translations
+translations: $(STAMP)
+	$(BIN)/pybabel -q extract -F babel.cfg -k _l -k lazy_gettext -k N_ --no-location --sort-output \
+	  --project=portal --copyright-holder="Kennisportaal sleutelfiguren" \
+	  -o $(TRANSLATIONS)/messages.pot .
+	@if [ -f $(TRANSLATIONS)/en/LC_MESSAGES/messages.po ]; then \
+	  $(BIN)/pybabel -q update -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS) -l en \
+	    --no-fuzzy-matching --ignore-obsolete; \
+	else \
+	  $(BIN)/pybabel init -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS) -l en; \
+	fi
+	$(BIN)/pybabel compile --statistics -d $(TRANSLATIONS) -l en
 
 clean:
 	rm -rf $(VENV) instance search_index/*[!p]

@@ -41,6 +41,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if app.config["ENV"] == "production":
         app.config["SESSION_COOKIE_SECURE"] = True
         app.config["REMEMBER_COOKIE_SECURE"] = True
+    app.config["TRUSTED_HOSTS"] = config_module.trusted_hosts(app.config)
     if int(app.config.get("PROXY_COUNT") or 0) > 0:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -61,7 +62,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     babel.init_app(app, locale_selector=_select_locale)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
-    login_manager.login_message = "Log in om deze pagina te zien."
+    from flask_babel import lazy_gettext
+
+    login_manager.login_message = lazy_gettext("Log in om deze pagina te zien.")
+    login_manager.localize_callback = str  # the lazy message, translated when flashed (a session holds str only)
     login_manager.login_message_category = "info"
 
     from .web.paging import init_app as init_paging
@@ -100,6 +104,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from .web.resume import bp as resume_bp
 
     app.register_blueprint(resume_bp)
+    from .web.follows import bp as follows_bp; app.register_blueprint(follows_bp)  # noqa: E702  issue #9 follows
+    from .signup import bp as signup_bp; app.register_blueprint(signup_bp)  # noqa: E702  issue #9
+    from .web.language import bp as language_bp
+
+    app.register_blueprint(language_bp)
     from .web.public import register as register_public_gate
 
     register_public_gate(app)
@@ -129,13 +138,11 @@ def _configure_engine(app: Flask) -> None:
 
 
 def _select_locale():
-    from flask import session
+    """Dutch unless the visitor chose English with the header's switch
+    (cookie; see ``portal.web.language``)."""
+    from .web.language import select_locale
 
-    wanted = request.args.get("lang") or session.get("lang")
-    langs = ("nl", "en")
-    if wanted in langs:
-        return wanted
-    return "nl"
+    return select_locale()
 
 
 def _retry_after_seconds(exc: Exception) -> int:
@@ -162,11 +169,13 @@ def _retry_after_seconds(exc: Exception) -> int:
 
 def _wait_in_words(seconds: int) -> str:
     """Dutch: 1 -> 'ongeveer 1 seconde', 45 -> 'ongeveer 45 seconden',
-    61 -> 'ongeveer 2 minuten' (minutes rounded up)."""
+    61 -> 'ongeveer 2 minuten' (minutes rounded up); in the interface language."""
+    from flask_babel import ngettext
+
     if seconds < 60:
-        return f"ongeveer {seconds} {'seconde' if seconds == 1 else 'seconden'}"
+        return ngettext("ongeveer %(num)d seconde", "ongeveer %(num)d seconden", seconds)
     minutes = -(-seconds // 60)
-    return f"ongeveer {minutes} {'minuut' if minutes == 1 else 'minuten'}"
+    return ngettext("ongeveer %(num)d minuut", "ongeveer %(num)d minuten", minutes)
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -174,18 +183,21 @@ def register_error_handlers(app: Flask) -> None:
     Never shows a traceback, SQL or configuration."""
     from werkzeug.exceptions import HTTPException
 
+    from flask_babel import gettext as _
+    from flask_babel import lazy_gettext as _l
+
     titles = {
-        400: "Ongeldige invoer", 403: "Geen toegang", 404: "Niet gevonden",
-        405: "Niet toegestaan", 409: "Conflict", 413: "Bestand te groot",
-        429: "Te veel verzoeken", 500: "Er ging iets mis",
+        400: _l("Ongeldige invoer"), 403: _l("Geen toegang"), 404: _l("Niet gevonden"),
+        405: _l("Niet toegestaan"), 409: _l("Conflict"), 413: _l("Bestand te groot"),
+        429: _l("Te veel verzoeken"), 500: _l("Er ging iets mis"),
     }
 
     def render(status: int, message: str, **extra: Any):
         from .api import json_error, wants_json
 
         if wants_json():  # the API answers in JSON, also for routing errors
-            return json_error(status, message, **extra)
-        return render_template("errors/error.html", status=status, title=titles.get(status, "Fout"),
+            return json_error(status, str(message), **extra)
+        return render_template("errors/error.html", status=status, title=titles.get(status, _("Fout")),
                                message=message, **extra), status
 
     @app.errorhandler(PortalError)
@@ -197,16 +209,27 @@ def register_error_handlers(app: Flask) -> None:
         from flask_wtf.csrf import CSRFError
 
         if isinstance(exc, CSRFError):
-            return render(400, "Het formulier is verlopen of ongeldig. Laad de pagina opnieuw en probeer het nog eens.")
+            from .web.resume import keep_form_after_csrf_failure
+
+            kept = keep_form_after_csrf_failure()  # the item form, posted after the session was gone (issue #4)
+            if kept is not None:
+                return kept
+            return render(400, _("Het formulier is verlopen of ongeldig. Laad de pagina opnieuw en probeer het nog eens."))
+        from werkzeug.exceptions import SecurityError
+
+        if isinstance(exc, SecurityError):
+            # A Host outside TRUSTED_HOSTS: no URL adapter exists, so no page
+            # with links can be built; a short plain answer that echoes nothing.
+            return app.response_class("400 Onbekende host / Unknown host\n", status=400, mimetype="text/plain")
         messages = {
-            400: "Het verzoek klopt niet. Controleer wat u hebt ingevuld en probeer het opnieuw.",
-            403: "U hebt geen toegang tot deze pagina. Denkt u dat dit niet klopt? Neem contact op met de beheerder.",
-            404: "Deze pagina bestaat niet (meer), of u mag haar niet zien.",
-            429: "U hebt te veel verzoeken achter elkaar gedaan. Wacht even en probeer het opnieuw.",
-            405: "Deze handeling kan op deze manier niet.",
-            413: "Het bestand is te groot.",
+            400: _l("Het verzoek klopt niet. Controleer wat u hebt ingevuld en probeer het opnieuw."),
+            403: _l("U hebt geen toegang tot deze pagina. Denkt u dat dit niet klopt? Neem contact op met de beheerder."),
+            404: _l("Deze pagina bestaat niet (meer), of u mag haar niet zien."),
+            429: _l("U hebt te veel verzoeken achter elkaar gedaan. Wacht even en probeer het opnieuw."),
+            405: _l("Deze handeling kan op deze manier niet."),
+            413: _l("Het bestand is te groot."),
         }
-        return render(exc.code or 500, messages.get(exc.code, "Dit verzoek kon niet worden uitgevoerd."))
+        return render(exc.code or 500, messages.get(exc.code, _l("Dit verzoek kon niet worden uitgevoerd.")))
 
     @app.errorhandler(429)
     def too_many_requests(exc: HTTPException):
@@ -215,10 +238,11 @@ def register_error_handlers(app: Flask) -> None:
         seconds = _retry_after_seconds(exc)
         wait = _wait_in_words(seconds)
         if request.endpoint in ("auth.login", "auth.change_password", "api_account.tokens"):
-            message = (f"Er zijn vanaf uw netwerkadres te veel mislukte pogingen gedaan. Wacht {wait} "
-                       "en probeer het dan opnieuw.")
+            message = _("Er zijn vanaf uw netwerkadres te veel mislukte pogingen gedaan. Wacht %(wait)s "
+                        "en probeer het dan opnieuw.", wait=wait)
         else:
-            message = f"U hebt te veel verzoeken achter elkaar gedaan. Wacht {wait} en probeer het dan opnieuw."
+            message = _("U hebt te veel verzoeken achter elkaar gedaan. Wacht %(wait)s en probeer het dan opnieuw.",
+                        wait=wait)
         response = app.make_response(render(429, message, retry_after=seconds))
         response.status_code = 429
         response.headers["Retry-After"] = str(seconds)
@@ -230,9 +254,9 @@ def register_error_handlers(app: Flask) -> None:
 
         logging.getLogger("portal").exception("unexpected error on %s", request.path)
         db.session.rollback()
-        message = "Er ging iets mis aan onze kant. Probeer het later opnieuw."
+        message = _("Er ging iets mis aan onze kant. Probeer het later opnieuw.")
         if request.method in ("POST", "PUT", "PATCH", "DELETE"):
-            message += " Wat u net verstuurde, is niet opgeslagen."
+            message += " " + _("Wat u net verstuurde, is niet opgeslagen.")
         return render(500, message, request_id=getattr(g, "request_id", None))
 
     @app.after_request

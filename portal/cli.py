@@ -64,6 +64,7 @@ def register_commands(app) -> None:
     app.cli.add_command(consent_check_command)
     app.cli.add_command(send_mail_command)
     app.cli.add_command(prune_search_log_command)
+    from .cli_digests import send_digests_command; app.cli.add_command(send_digests_command)  # noqa: E702 issue #9
     from .auth.cli import COMMANDS as account_commands
 
     for cmd in account_commands:

@@ -74,9 +74,9 @@ BUILTIN: dict[str, dict[str, tuple[str, str]]] = {
         "ervaring": ("Ervaring", "Experience"),
         "goed-beschreven": ("Goed beschreven", "Well described"),
         "goed-onderbouwd": ("Goed onderbouwd", "Well founded"),
-        "eerste-aanwijzingen": ("Eerste aanwijzingen voor effectiviteit", "First indications"),
-        "goede-aanwijzingen": ("Goede aanwijzingen voor effectiviteit", "Good indications"),
-        "sterke-aanwijzingen": ("Sterke aanwijzingen voor effectiviteit", "Strong indications"),
+        "eerste-aanwijzingen": ("Eerste aanwijzingen voor effectiviteit", "First indications of effectiveness"),
+        "goede-aanwijzingen": ("Goede aanwijzingen voor effectiviteit", "Good indications of effectiveness"),
+        "sterke-aanwijzingen": ("Sterke aanwijzingen voor effectiviteit", "Strong indications of effectiveness"),
     },
     "municipal_role": {
         "regisseur": ("Regisseur", "Director"),
@@ -100,8 +100,10 @@ BUILTIN: dict[str, dict[str, tuple[str, str]]] = {
         "region": ("Alleen eigen regio", "Own region only"),
     },
     "contact_route": {
-        "direct": ("Direct (gegevens zichtbaar voor leden in de regio)", "Direct"),
-        "curator": ("Via de regionale coördinator (introductieverzoek)", "Through the regional curator"),
+        "direct": ("Direct (gegevens zichtbaar voor leden in de regio)",
+                   "Direct (details visible to members in the region)"),
+        "curator": ("Via de regionale coördinator (introductieverzoek)",
+                    "Through the regional coordinator (introduction request)"),
     },
     "status": {
         "draft": ("Concept", "Draft"),
@@ -128,6 +130,28 @@ def vocabulary(kind: str, extra: Iterable[tuple[str, str, str]] = ()) -> dict[st
     for key, nl, en in extra:
         merged.setdefault(key, (nl or key, en or nl or key))
     return merged
+
+
+def interface_language() -> str:
+    """``"en"`` when the current request is in English (Flask-Babel's locale,
+    chosen with the language switch), else ``"nl"`` (also outside a request:
+    command line, imports, exports, search indexing, which are always Dutch)."""
+    from flask import has_request_context
+
+    if not has_request_context():
+        return "nl"
+    from flask_babel import get_locale
+
+    locale = get_locale()
+    return "en" if locale is not None and locale.language == "en" else "nl"
+
+
+def display_label(kind: str, key: str, extra: dict | None = None) -> str:
+    """The label of ``key`` for a page: in the interface language of the
+    current request (the English labels are the second element of each pair
+    in ``BUILTIN``; a library's ``taxonomy.yaml`` gives ``label_en``). Never
+    use it for what is stored or exported: those take :func:`label` (Dutch)."""
+    return label(kind, key, interface_language(), extra)
 
 
 def label(kind: str, key: str, lang: str = "nl", extra: dict | None = None) -> str:

@@ -44,6 +44,7 @@ MEMBER_PAGES = [
     "/bijeenkomsten", "/inzicht", "/curatie", "/meldingen", "/wie-kan-helpen?q=jongeren",
     "/werkwijzen/brede-netwerkbijeenkomst-jaarplan/geschiedenis", "/werkwijzen/brede-netwerkbijeenkomst-jaarplan/bewerken",
     "/vragen/nieuw", "/bijeenkomsten/nieuw", "/wachtwoord-wijzigen", "/account/sleutels", "/introductieverzoeken",
+    "/sessies", "/volgen", "/beheer/toegangsverzoeken",
 ]
 
 

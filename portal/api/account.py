@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from ..errors import ValidationFailed
@@ -57,5 +58,5 @@ def revoke(token_id: int):
     api_tokens.revoke_token(current_user, token_id)
     from flask import flash
 
-    flash("De sleutel is ingetrokken en werkt niet meer.", "success")
+    flash(_("De sleutel is ingetrokken en werkt niet meer."), "success")
     return redirect(url_for("api_account.tokens"))

@@ -107,7 +107,7 @@ def list_items():
              if h.id in rows and permissions.can_view(actor, rows[h.id])]
     from ..services.people import record_profile_search  # the privacy audit (issue #5)
 
-    record_profile_search(actor, [h.id for h in result.hits if h.type == "profile" and h.id in rows])
+    record_profile_search(actor, [h.id for h in result.hits if h.type == "profile" and h.id in rows], "api_list")
     return jsonify({
         "total": result.total, "page": page, "per_page": per_page, "pages": result.pages,
         "items": items,
@@ -124,7 +124,13 @@ def get_item(item_type: str, slug: str):
         from ..services.people import record_profile_view
 
         record_profile_view(actor, item, contact_shown=permissions.can_view_contact(actor, item))
-    return jsonify(item_detail(actor, item))
+    detail = item_detail(actor, item)
+    if item.type != "profile" and detail.get("front_matter", {}).get("contact"):
+        from ..services.people import record_profiles_shown  # the contact's slug may be a name
+
+        record_profiles_shown(actor, [p for p in item_service.items_by_slugs(
+            actor, [detail["front_matter"]["contact"]], types=("profile",))], "api_contact")
+    return jsonify(detail)
 
 
 @bp.get("/search")
@@ -144,7 +150,7 @@ def search_items():
     result = search.search(api_actor(), text, filters=filters, page=page, per_page=per_page, sort=sort)
     from ..services.people import record_profile_search  # the privacy audit (issue #5)
 
-    record_profile_search(api_actor(), [h.id for h in result.hits if h.type == "profile"])
+    record_profile_search(api_actor(), [h.id for h in result.hits if h.type == "profile"], "api_search")
     return jsonify({
         "query": text, "total": result.total, "page": page, "per_page": per_page,
         "pages": result.pages, "hits": [hit_json(h) for h in result.hits],

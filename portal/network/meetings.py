@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from .. import permissions
@@ -106,51 +107,55 @@ def validate_meeting(actor: Any, data: dict[str, str]) -> dict[str, Any]:
     clean: dict[str, Any] = {}
     title = (data.get("title") or "").strip()
     if not title:
-        err("title", "Vul een titel in.")
+        err("title", _("Vul een titel in."))
     elif len(title) > 300:
-        err("title", "De titel is te lang: hoogstens 300 tekens.")
+        err("title", _("De titel is te lang: hoogstens %(n)s tekens.", n=300))
     clean["title"] = title
 
     kind = (data.get("kind") or "").strip()
     if kind not in MEETING_KINDS:
-        err("kind", "Kies het soort bijeenkomst.")
+        err("kind", _("Kies het soort bijeenkomst."))
     clean["kind"] = kind
 
     description = (data.get("description") or "").replace("\r\n", "\n")
     if len(description) > MAX_DESCRIPTION:
-        err("description", "De beschrijving is te lang: hoogstens 50.000 tekens.")
+        err("description", _("De beschrijving is te lang: hoogstens 50.000 tekens."))
     clean["description"] = description
 
-    for field, label in (("starts_at", "begintijd"), ("ends_at", "eindtijd")):
+    times = (("starts_at", _("Vul de begintijd in (datum en tijd)."),
+              _("'%(value)s' is geen geldige begintijd; gebruik JJJJ-MM-DD UU:MM, bijvoorbeeld 2026-12-10 19:30.")),
+             ("ends_at", _("Vul de eindtijd in (datum en tijd)."),
+              _("'%(value)s' is geen geldige eindtijd; gebruik JJJJ-MM-DD UU:MM, bijvoorbeeld 2026-12-10 19:30.")))
+    for field, empty, invalid in times:
         value = (data.get(field) or "").strip()
         if not value:
-            err(field, f"Vul de {label} in (datum en tijd).")
+            err(field, empty)
             continue
         try:
             clean[field] = parse_local(value)
         except ValueError:
-            err(field, f"'{value[:40]}' is geen geldige {label}; gebruik JJJJ-MM-DD UU:MM, bijvoorbeeld 2026-12-10 19:30.")
+            err(field, invalid % {"value": value[:40]})
     if clean.get("starts_at") and clean.get("ends_at") and clean["ends_at"] <= clean["starts_at"]:
-        err("ends_at", "De eindtijd moet na de begintijd liggen.")
+        err("ends_at", _("De eindtijd moet na de begintijd liggen."))
 
     place = (data.get("place") or "").strip()
     if len(place) > 300:
-        err("place", "De plaats is te lang: hoogstens 300 tekens.")
+        err("place", _("De plaats is te lang: hoogstens %(n)s tekens.", n=300))
     clean["place"] = place
     online_url = (data.get("online_url") or "").strip()
     if online_url and not valid_web_url(online_url):
-        err("online_url", "De onlinelink moet een volledig webadres zijn dat begint met https:// of http://.")
+        err("online_url", _("De onlinelink moet een volledig webadres zijn dat begint met https:// of http://."))
     clean["online_url"] = online_url
     if not place and not online_url:
-        err("place", "Vul een plaats in, een onlinelink, of allebei.")
+        err("place", _("Vul een plaats in, een onlinelink, of allebei."))
 
     capacity = (data.get("capacity") or "").strip()
     clean["capacity"] = None
     if capacity:
         clean["capacity"] = parse_int(capacity, 1, MAX_CAPACITY)
         if clean["capacity"] is None:
-            err("capacity", "Het aantal plaatsen is een heel getal van 1 tot en met 100.000; "
-                            "laat het leeg voor onbeperkt.")
+            err("capacity", _("Het aantal plaatsen is een heel getal van 1 tot en met 100.000; "
+                              "laat het leeg voor onbeperkt."))
 
     region_value = (data.get("region") or "").strip()
     region_id = None
@@ -158,12 +163,12 @@ def validate_meeting(actor: Any, data: dict[str, str]) -> dict[str, Any]:
         number = parse_int(region_value)
         region = db.session.get(Region, number) if number is not None else None
         if region is None:
-            err("region", "Kies een bestaande regio uit de lijst bij Regio.")
+            err("region", _("Kies een bestaande regio uit de lijst bij Regio."))
         else:
             region_id = region.id
     clean["region_id"] = region_id
     if "region" not in errors and not permissions.can_organise_meeting(actor, region_id):
-        err("region", "U mag alleen bijeenkomsten organiseren voor uw eigen regio.")
+        err("region", _("U mag alleen bijeenkomsten organiseren voor uw eigen regio."))
     if errors:
         raise ValidationFailed(errors)
     return clean
@@ -175,7 +180,7 @@ def get_meeting(meeting_id: int) -> Meeting:
     members-only details are left out by the views (``can_view_meeting_details``)."""
     meeting = db.session.get(Meeting, meeting_id) if valid_id(meeting_id) else None
     if meeting is None:
-        raise NotFound("Deze bijeenkomst bestaat niet.")
+        raise NotFound(_("Deze bijeenkomst bestaat niet."))
     return meeting
 
 
@@ -254,9 +259,9 @@ def save_meeting(actor: Any, data: dict[str, str], meeting: Meeting | None = Non
     if meeting is not None:
         meeting = _locked(meeting.id)
         if not permissions.can_manage_meeting(actor, meeting):
-            raise PermissionDenied("Alleen de organisatoren van deze regio mogen deze bijeenkomst wijzigen.")
+            raise PermissionDenied(_("Alleen de organisatoren van deze regio mogen deze bijeenkomst wijzigen."))
     elif not permissions.can_curate(actor):
-        raise PermissionDenied("Alleen een regionale coördinator of beheerder mag bijeenkomsten organiseren.")
+        raise PermissionDenied(_("Alleen een regionale coördinator of beheerder mag bijeenkomsten organiseren."))
     clean = validate_meeting(actor, data)
     creating = meeting is None
     if creating:
@@ -282,16 +287,17 @@ def save_report(actor: Any, meeting: Meeting, notes: str, related: list[str]) ->
     begin_write()
     meeting = _locked(meeting.id)
     if not permissions.can_manage_meeting(actor, meeting):
-        raise PermissionDenied("Alleen de organisatoren van deze regio mogen het verslag bijwerken.")
+        raise PermissionDenied(_("Alleen de organisatoren van deze regio mogen het verslag bijwerken."))
     notes = (notes or "").replace("\r\n", "\n")
     errors: dict[str, list[str]] = {}
     if len(notes) > MAX_DESCRIPTION:
-        errors["notes"] = ["Het verslag is te lang: hoogstens 50.000 tekens."]
+        errors["notes"] = [_("Het verslag is te lang: hoogstens 50.000 tekens.")]
     slugs = list(dict.fromkeys(s.strip() for s in related if s.strip()))
     found = {i.slug for i in items_by_slugs(actor, slugs, types=("practice", "lesson"))}
     missing = [s for s in slugs if s not in found]
     if missing:
-        errors["related"] = [f"Geen werkwijze of les gevonden met de korte naam: {', '.join(missing)}."]
+        errors["related"] = [_("Geen werkwijze of les gevonden met de korte naam: %(names)s.",
+                               names=", ".join(missing))]
     if errors:
         raise ValidationFailed(errors)
     meeting.notes = notes
@@ -308,12 +314,12 @@ def _locked(meeting_id: int) -> Meeting:
     turns; SQLite's ``BEGIN IMMEDIATE`` (``begin_write``) already serialises
     writers."""
     if not valid_id(meeting_id):
-        raise NotFound("Deze bijeenkomst bestaat niet.")
+        raise NotFound(_("Deze bijeenkomst bestaat niet."))
     stmt = (select(Meeting).where(Meeting.id == meeting_id).with_for_update()
             .execution_options(populate_existing=True))
     meeting = db.session.scalar(stmt)
     if meeting is None:
-        raise NotFound("Deze bijeenkomst bestaat niet.")
+        raise NotFound(_("Deze bijeenkomst bestaat niet."))
     return meeting
 
 
@@ -355,9 +361,9 @@ def register(actor: Any, meeting_id: int) -> MeetingRegistration:
     begin_write()
     meeting = _locked(meeting_id)
     if not permissions.can_register(actor, meeting):
-        raise PermissionDenied("Log in om u aan te melden.")
+        raise PermissionDenied(_("Log in om u aan te melden."))
     if meeting.ends_at < utcnow():
-        raise ValidationFailed({"registration": ["Deze bijeenkomst is al voorbij; aanmelden kan niet meer."]})
+        raise ValidationFailed({"registration": [_("Deze bijeenkomst is al voorbij; aanmelden kan niet meer.")]})
     existing = db.session.scalar(select(MeetingRegistration).where(
         MeetingRegistration.meeting_id == meeting.id, MeetingRegistration.user_id == actor.id))
     if existing is not None:
@@ -380,11 +386,11 @@ def cancel(actor: Any, meeting_id: int) -> list[MeetingRegistration]:
     begin_write()
     meeting = _locked(meeting_id)
     if not permissions.can_register(actor, meeting):
-        raise PermissionDenied("Log in om u af te melden.")
+        raise PermissionDenied(_("Log in om u af te melden."))
     reg = db.session.scalar(select(MeetingRegistration).where(
         MeetingRegistration.meeting_id == meeting.id, MeetingRegistration.user_id == actor.id))
     if reg is None:
-        raise NotFound("U was niet aangemeld voor deze bijeenkomst.")
+        raise NotFound(_("U was niet aangemeld voor deze bijeenkomst."))
     status = reg.status
     db.session.delete(reg)
     db.session.flush()
@@ -400,7 +406,7 @@ def attendees(actor: Any, meeting: Meeting) -> list[MeetingRegistration]:
     """All registrations (seats first, then the waiting list in order); the
     meeting's organisers only, else ``PermissionDenied``."""
     if not permissions.can_manage_meeting(actor, meeting):
-        raise PermissionDenied("Alleen de organisatoren van deze bijeenkomst zien wie er komt.")
+        raise PermissionDenied(_("Alleen de organisatoren van deze bijeenkomst zien wie er komt."))
     rows = db.session.scalars(select(MeetingRegistration).where(MeetingRegistration.meeting_id == meeting.id)
                               .order_by(MeetingRegistration.created_at, MeetingRegistration.id)).all()
     return sorted(rows, key=lambda r: 0 if r.status == "confirmed" else 1)

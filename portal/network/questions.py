@@ -12,10 +12,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from flask_babel import gettext as _
 from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import selectinload
 
-from .. import permissions
+from .. import permissions, search
 from ..database import begin_write
 from ..errors import NotFound, PermissionDenied, ValidationFailed
 from ..extensions import db
@@ -39,7 +40,7 @@ def is_locked(question: Question, now: datetime | None = None) -> bool:
 
 def _require_member(actor: Any) -> None:
     if not permissions.can_view_questions(actor):
-        raise NotFound("Deze pagina bestaat niet (meer), of u mag haar niet zien.")
+        raise NotFound(_("Deze pagina bestaat niet (meer), of u mag haar niet zien."))
 
 
 def validate_question(data: dict[str, Any]) -> dict[str, Any]:
@@ -52,30 +53,32 @@ def validate_question(data: dict[str, Any]) -> dict[str, Any]:
     clean: dict[str, Any] = {}
     title = (data.get("title") or "").strip()
     if not title:
-        errors["title"] = ["Vul uw vraag in (de titel)."]
+        errors["title"] = [_("Vul uw vraag in (de titel).")]
     elif len(title) > 300:
-        errors["title"] = ["De vraag is te lang: hoogstens 300 tekens. Zet de toelichting hieronder."]
+        errors["title"] = [_("De vraag is te lang: hoogstens 300 tekens. Zet de toelichting hieronder.")]
     clean["title"] = title
     body = (data.get("body") or "").replace("\r\n", "\n")
     if len(body) > MAX_BODY:
-        errors["body"] = ["De toelichting is te lang: hoogstens 20.000 tekens."]
+        errors["body"] = [_("De toelichting is te lang: hoogstens 20.000 tekens.")]
     clean["body"] = body
     vocab = vocabulary()
     themes = [t for t in dict.fromkeys(data.get("themes") or []) if t]
     unknown = [t for t in themes if t not in vocab.allowed("theme")]
     if unknown:
-        errors["themes"] = [f"Onbekend thema: {', '.join(unknown)}. Kies uit de lijst."]
+        errors["themes"] = [_("Onbekend thema: %(themes)s. Kies uit de lijst.", themes=", ".join(unknown))]
     clean["themes"] = themes
     phase = (data.get("phase") or "").strip()
     if phase and phase not in vocab.allowed("phase"):
-        errors["phase"] = [f"Onbekende fase '{phase[:40]}'. Kies opzetten, werving en selectie of onderhouden."]
+        errors["phase"] = [_("Onbekende fase '%(phase)s'. Kies opzetten, werving en selectie of onderhouden.",
+                             phase=phase[:40])]
     clean["phase"] = phase or None
     muni_text = (data.get("municipality") or "").strip()
     clean["municipality"] = None
     if muni_text:
         muni = municipality_resolver()(muni_text)
         if muni is None:
-            errors["municipality"] = [f"Onbekende gemeente '{muni_text[:80]}'. Kies een gemeente uit de lijst."]
+            errors["municipality"] = [_("Onbekende gemeente '%(name)s'. Kies een gemeente uit de lijst.",
+                                        name=muni_text[:80])]
         clean["municipality"] = muni
     if errors:
         raise ValidationFailed(errors)
@@ -117,7 +120,7 @@ def get_question(actor: Any, question_id: int) -> Question:
     _require_member(actor)
     question = db.session.get(Question, question_id) if valid_id(question_id) else None
     if question is None:
-        raise NotFound("Deze vraag bestaat niet (meer).")
+        raise NotFound(_("Deze vraag bestaat niet (meer)."))
     return question
 
 
@@ -158,7 +161,7 @@ def ask_question(actor: Any, data: dict[str, Any]) -> Question:
     Raises ``PermissionDenied`` (not a member) or ``ValidationFailed``."""
     begin_write()
     if not permissions.can_ask(actor):
-        raise PermissionDenied("Log in om een vraag te stellen.")
+        raise PermissionDenied(_("Log in om een vraag te stellen."))
     clean = validate_question(data)
     now = utcnow()
     question = Question(title=clean["title"], body=clean["body"], themes=clean["themes"], phase=clean["phase"],
@@ -168,7 +171,9 @@ def ask_question(actor: Any, data: dict[str, Any]) -> Question:
     db.session.flush()
     db.session.add(QuestionFollow(question_id=question.id, user_id=actor.id))
     audit(actor, "question.ask", f"question/{question.id}")
+    search.log_question_change(question.id)
     db.session.commit()
+    search.nudge()
     return question
 
 
@@ -177,15 +182,15 @@ def answer_question(actor: Any, question_id: int, body: str) -> Answer:
     ``ValidationFailed`` (empty, too long, or the question is closed or locked)."""
     begin_write()
     if not permissions.can_ask(actor):
-        raise PermissionDenied("Log in om te antwoorden.")
+        raise PermissionDenied(_("Log in om te antwoorden."))
     question = get_question(actor, question_id)
     body = (body or "").replace("\r\n", "\n").strip()
     if is_locked(question):
-        raise ValidationFailed({"body": ["Deze vraag is gesloten: er kunnen geen antwoorden meer bij."]})
+        raise ValidationFailed({"body": [_("Deze vraag is gesloten: er kunnen geen antwoorden meer bij.")]})
     if not body:
-        raise ValidationFailed({"body": ["Schrijf eerst uw antwoord."]})
+        raise ValidationFailed({"body": [_("Schrijf eerst uw antwoord.")]})
     if len(body) > MAX_BODY:
-        raise ValidationFailed({"body": ["Het antwoord is te lang: hoogstens 20.000 tekens."]})
+        raise ValidationFailed({"body": [_("Het antwoord is te lang: hoogstens 20.000 tekens.")]})
     answer = Answer(question_id=question.id, author_id=actor.id, body=body)
     db.session.add(answer)
     question.last_activity_at = utcnow()
@@ -193,7 +198,9 @@ def answer_question(actor: Any, question_id: int, body: str) -> Answer:
     told = _tell_followers(actor, question, "question.answered",
                            f"Nieuw antwoord op een vraag die u volgt: {question.title}")
     audit(actor, "question.answer", f"question/{question.id}", answer=answer.id, notified=told)
+    search.log_question_change(question.id)
     db.session.commit()
+    search.nudge()
     return answer
 
 
@@ -201,7 +208,7 @@ def _answer_of(actor: Any, question_id: int, answer_id: int) -> tuple[Question, 
     question = get_question(actor, question_id)
     answer = db.session.get(Answer, answer_id) if valid_id(answer_id) else None
     if answer is None or answer.question_id != question.id:
-        raise NotFound("Dit antwoord bestaat niet (meer).")
+        raise NotFound(_("Dit antwoord bestaat niet (meer)."))
     return question, answer
 
 
@@ -212,7 +219,7 @@ def mark_best(actor: Any, question_id: int, answer_id: int) -> Answer:
     begin_write()
     question, answer = _answer_of(actor, question_id, answer_id)
     if not permissions.can_settle_question(actor, question):
-        raise PermissionDenied("Alleen wie de vraag stelde of een coördinator mag het beste antwoord kiezen.")
+        raise PermissionDenied(_("Alleen wie de vraag stelde of een coördinator mag het beste antwoord kiezen."))
     was_best = answer.best
     for other in question.answers:
         other.best = False
@@ -223,7 +230,9 @@ def mark_best(actor: Any, question_id: int, answer_id: int) -> Answer:
                                f"Er is een beste antwoord gekozen bij een vraag die u volgt: {question.title}")
     audit(actor, "question.best" if answer.best else "question.unbest", f"question/{question.id}",
           answer=answer.id, notified=told)
+    search.log_question_change(question.id)
     db.session.commit()
+    search.nudge()
     return answer
 
 
@@ -232,14 +241,16 @@ def close_question(actor: Any, question_id: int) -> Question:
     begin_write()
     question = get_question(actor, question_id)
     if not permissions.can_settle_question(actor, question):
-        raise PermissionDenied("Alleen wie de vraag stelde of een coördinator mag de vraag sluiten.")
+        raise PermissionDenied(_("Alleen wie de vraag stelde of een coördinator mag de vraag sluiten."))
     if question.status != "closed":
         question.status = "closed"
         question.closed_at = utcnow()
         told = _tell_followers(actor, question, "question.closed",
                                f"Een vraag die u volgt is gesloten: {question.title}")
         audit(actor, "question.close", f"question/{question.id}", notified=told)
+        search.log_question_change(question.id)
     db.session.commit()
+    search.nudge()
     return question
 
 
@@ -247,7 +258,7 @@ def set_follow(actor: Any, question_id: int, follow: bool) -> bool:
     """Follow (``True``) or stop following a question; returns the new state."""
     begin_write()
     if not permissions.can_ask(actor):
-        raise PermissionDenied("Log in om een vraag te volgen.")
+        raise PermissionDenied(_("Log in om een vraag te volgen."))
     question = get_question(actor, question_id)
     existing = db.session.get(QuestionFollow, (question.id, actor.id))
     if follow and existing is None:
@@ -270,7 +281,7 @@ def lesson_from_answer(actor: Any, question_id: int, answer_id: int) -> Item:
 
     question, answer = _answer_of(actor, question_id, answer_id)
     if not permissions.can_make_lesson_from_answer(actor, question):
-        raise PermissionDenied("Alleen een coördinator mag een antwoord omzetten in een les.")
+        raise PermissionDenied(_("Alleen een coördinator mag een antwoord omzetten in een les."))
     data: dict[str, Any] = {
         "title": question.title,
         "status": "draft",

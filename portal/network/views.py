@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import get_locale
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from .. import permissions, taxonomy
 from ..errors import ValidationFailed
 from ..extensions import db
+from ..i18n import N_
 from ..markdown import render
 from ..models import MEETING_KINDS, Municipality, Region
 from . import bp
@@ -19,6 +21,16 @@ from . import questions as question_service
 from .common import ID, long_datetime, parse_int
 
 NO_STORE = {"Cache-Control": "private, no-store", "X-Robots-Tag": "noindex"}
+
+#: The labels of ``MEETING_KINDS`` (Dutch, also in the iCalendar files), marked
+#: for translation; pages show them through :func:`_kinds`.
+_KIND_LABELS = (N_("Brede netwerkbijeenkomst"), N_("Trainingsdag"), N_("Informatieavond"),
+                N_("Andere bijeenkomst"))
+
+
+def _kinds() -> dict[str, str]:
+    """``MEETING_KINDS`` with its labels in the interface language."""
+    return {key: _(label) for key, label in MEETING_KINDS.items()}  # noqa: INT001 (marked in _KIND_LABELS)
 
 
 # -- meetings --------------------------------------------------------------------------
@@ -44,7 +56,7 @@ def meetings():
         "network/meetings.html",
         upcoming=meeting_service.list_meetings(region.id if region else None, upcoming=True),
         past=meeting_service.list_meetings(region.id if region else None, upcoming=False, limit=20),
-        regions=regions, region=region, kinds=MEETING_KINDS,
+        regions=regions, region=region, kinds=_kinds(),
         may_organise=permissions.can_curate(current_user),
     )
 
@@ -52,7 +64,7 @@ def meetings():
 def _meeting_form(values: dict, errors: dict | None = None, meeting=None, status: int = 200):
     return render_template(
         "network/meeting_form.html", values=values, errors=errors or {}, meeting=meeting,
-        kinds=MEETING_KINDS, regions=meeting_service.organisable_regions(current_user),
+        kinds=_kinds(), regions=meeting_service.organisable_regions(current_user),
         national=permissions.can_organise_meeting(current_user, None),
     ), status
 
@@ -74,7 +86,7 @@ def create_meeting():
     except ValidationFailed as exc:
         db.session.rollback()
         return _meeting_form(values, exc.errors, status=400)
-    flash("De bijeenkomst is aangemaakt.", "success")
+    flash(_("De bijeenkomst is aangemaakt."), "success")
     return redirect(url_for("network.meeting", meeting_id=meeting.id))
 
 
@@ -96,7 +108,7 @@ def edit_meeting(meeting_id: int):
     except ValidationFailed as exc:
         db.session.rollback()
         return _meeting_form(values, exc.errors, meeting=meeting, status=400)
-    flash("De bijeenkomst is bijgewerkt.", "success")
+    flash(_("De bijeenkomst is bijgewerkt."), "success")
     return redirect(url_for("network.meeting", meeting_id=meeting_id))
 
 
@@ -109,7 +121,7 @@ def _meeting_page(meeting, errors: dict | None = None, report: dict | None = Non
         details=permissions.can_view_meeting_details(current_user, meeting),
         description=render(meeting.description), notes=render(meeting.notes),
         related=meeting_service.related_items(current_user, meeting),
-        kinds=MEETING_KINDS, errors=errors or {},
+        kinds=_kinds(), errors=errors or {},
         report=report or {"notes": meeting.notes, "related": ", ".join(meeting.related or [])},
         now=meeting_service.utcnow(),
     )
@@ -130,9 +142,10 @@ def register(meeting_id: int):
         db.session.rollback()
         return _meeting_page(meeting_service.get_meeting(meeting_id), errors=exc.errors, status=400)
     if reg.status == "confirmed":
-        flash("U bent aangemeld. Zet de bijeenkomst in uw agenda met het agendabestand.", "success")
+        flash(_("U bent aangemeld. Zet de bijeenkomst in uw agenda met het agendabestand."), "success")
     else:
-        flash("De bijeenkomst is vol: u staat op de wachtlijst. Komt er een plaats vrij, dan schuift u door.", "info")
+        flash(_("De bijeenkomst is vol: u staat op de wachtlijst. Komt er een plaats vrij, dan schuift u door."),
+              "info")
     return redirect(url_for("network.meeting", meeting_id=meeting_id))
 
 
@@ -140,7 +153,7 @@ def register(meeting_id: int):
 @login_required
 def cancel(meeting_id: int):
     meeting_service.cancel(current_user, meeting_id)
-    flash("U bent afgemeld.", "success")
+    flash(_("U bent afgemeld."), "success")
     return redirect(url_for("network.meeting", meeting_id=meeting_id))
 
 
@@ -157,7 +170,7 @@ def meeting_report(meeting_id: int):
         db.session.rollback()
         return _meeting_page(meeting_service.get_meeting(meeting_id), errors=exc.errors,
                              report={"notes": notes, "related": related_text}, status=400)
-    flash("Het verslag is opgeslagen.", "success")
+    flash(_("Het verslag is opgeslagen."), "success")
     return redirect(url_for("network.meeting", meeting_id=meeting_id))
 
 
@@ -239,7 +252,7 @@ def ask():
     except ValidationFailed as exc:
         db.session.rollback()
         return _question_form(values, exc.errors, status=400)
-    flash("Uw vraag staat op het netwerk. U volgt haar automatisch.", "success")
+    flash(_("Uw vraag staat op het netwerk. U volgt haar automatisch."), "success")
     return redirect(url_for("network.question", question_id=question.id))
 
 
@@ -271,7 +284,7 @@ def answer(question_id: int):
         db.session.rollback()
         return _question_page(question_service.get_question(current_user, question_id),
                               errors=exc.errors, answer_text=body, status=400)
-    flash("Uw antwoord is geplaatst.", "success")
+    flash(_("Uw antwoord is geplaatst."), "success")
     return redirect(url_for("network.question", question_id=question_id))
 
 
@@ -279,7 +292,8 @@ def answer(question_id: int):
 @login_required
 def best(question_id: int, answer_id: int):
     answer = question_service.mark_best(current_user, question_id, answer_id)
-    flash("Gemarkeerd als beste antwoord." if answer.best else "Niet meer gemarkeerd als beste antwoord.", "success")
+    flash(_("Gemarkeerd als beste antwoord.") if answer.best else _("Niet meer gemarkeerd als beste antwoord."),
+          "success")
     return redirect(url_for("network.question", question_id=question_id))
 
 
@@ -287,7 +301,7 @@ def best(question_id: int, answer_id: int):
 @login_required
 def close(question_id: int):
     question_service.close_question(current_user, question_id)
-    flash("De vraag is gesloten.", "success")
+    flash(_("De vraag is gesloten."), "success")
     return redirect(url_for("network.question", question_id=question_id))
 
 
@@ -296,7 +310,7 @@ def close(question_id: int):
 def follow(question_id: int):
     on = request.form.get("action") != "unfollow"
     question_service.set_follow(current_user, question_id, on)
-    flash("U volgt deze vraag." if on else "U volgt deze vraag niet meer.", "success")
+    flash(_("U volgt deze vraag.") if on else _("U volgt deze vraag niet meer."), "success")
     return redirect(url_for("network.question", question_id=question_id))
 
 
@@ -309,5 +323,5 @@ def make_lesson(question_id: int, answer_id: int):
         db.session.rollback()
         return _question_page(question_service.get_question(current_user, question_id),
                               errors=exc.errors, status=400)
-    flash("Er is een concept-les gemaakt van dit antwoord. Werk haar bij en publiceer haar.", "success")
+    flash(_("Er is een concept-les gemaakt van dit antwoord. Werk haar bij en publiceer haar."), "success")
     return redirect(url_for("web.edit", type_path="lessen", slug=item.slug))

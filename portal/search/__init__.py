@@ -547,7 +547,8 @@ def search(
     svc = _service()
     searcher = _searcher(svc)
     sets = svc.facet_sets(searcher)
-    allowed = _allowed(sets, caller_labels(user, questions), filters or {})
+    labels = caller_labels(user, questions)
+    allowed = _allowed(sets, labels, filters or {})
     q, words = build_query(text)
     if words:
         result.suggestion = suggest(searcher, text, public=sets["labels"].get("public", frozenset()))
@@ -583,7 +584,7 @@ def search(
     if matched and (page - 1) * per_page < len(matched):
         extra = per_page if own and sort != "date" else 0  # room for the own-region tie rule
         results = _execute(searcher, q, matched, sort, limit=page * per_page + extra,
-                           unit_sets=unit_sets)
+                           unit_sets=unit_sets, weighting=visible_weighting(searcher, sets, labels))
         result.hits = _page_hits(results, page, per_page, sort, own)
         _drop_unseeable_profiles(user, result)
     if facets:
@@ -637,10 +638,41 @@ def _allowed(sets, labels: list[str], filters: dict[str, list[str]]) -> set[int]
     return allowed
 
 
+def visible_weighting(searcher, sets, labels: list[str]):
+    """BM25F over the documents ``labels`` may see (issue #5).
+
+    Ranking statistics (idf: number of documents and document frequency per
+    term; average field lengths) are taken over the documents any of
+    ``labels`` opens (facet filters left out: they narrow the results, not
+    what the caller may know), plus the ``__state__`` document (no text; every
+    caller's, so someone who may see every item gets Whoosh's own BM25F,
+    same floats). Hidden documents (profiles, drafts, region-only items,
+    questions) then change no score and no order. Returns a
+    :class:`~portal.search.matchers.VisibleBM25F` for ``searcher.context``;
+    the statistics are kept per label set while the index is unchanged
+    (:func:`~portal.search.matchers.visible_stats`)."""
+    from .matchers import VisibleBM25F, visible_stats
+
+    def visible() -> set[int]:
+        docs = _allowed(sets, labels, {})
+        state = searcher.document_number(id=STATE_ID)
+        if state is not None:
+            docs.add(state)
+        return docs
+
+    # labels that open no document (the author label of someone without
+    # drafts) change nothing: callers with the same documents share statistics
+    key = ("labels", frozenset(label for label in labels if sets["labels"].get(label)))
+    return VisibleBM25F(visible_stats(searcher, key, visible))
+
+
 def _execute(searcher, q, allowed: set[int], sort: str, limit: int,
-             unit_sets: list[set[int]] | None = None):
+             unit_sets: list[set[int]] | None = None, weighting=None):
     """Score ``q`` within ``allowed`` (a non-empty set of document numbers)
     for the first ``limit`` hits.
+
+    ``weighting``: the scoring model (default the searcher's, Whoosh's BM25F
+    over the whole index); the portal passes :func:`visible_weighting`.
 
     ``unit_sets`` (a multi-word query: the documents of each word unit, in
     the order of ``q``'s clauses): with a relevance sort, documents are
@@ -648,22 +680,26 @@ def _execute(searcher, q, allowed: set[int], sort: str, limit: int,
     while they can still reach the top ``limit`` (see :func:`_top_by_bounds`).
     The ranking is that of the plain search without pruning."""
     results = None
+    context = searcher.context(weighting=weighting) if weighting is not None else searcher.context()
     if sort != "date" and unit_sets:
-        results = _top_by_bounds(searcher, q, allowed, unit_sets, limit)
+        results = _top_by_bounds(searcher, q, allowed, unit_sets, limit, context)
     if results is None and sort != "date" and not isinstance(q, wq.Every):
-        results = _top_scored(searcher, q, allowed, limit)
+        results = _top_scored(searcher, q, allowed, limit, context)
     if results is None:
         kwargs: dict[str, Any] = {"filter": allowed, "limit": limit}
         if sort == "date":
             kwargs["sortedby"] = sorting.MultiFacet([sorting.FieldFacet("date", reverse=True),
                                                      sorting.ScoreFacet()])
-        results = searcher.search(q, **kwargs)
+        collector = searcher.collector(**kwargs)
+        searcher.search_with_collector(q, collector, context=context)
+        results = collector.results()
     results.fragmenter = highlight.ContextFragmenter(maxchars=240, surround=60)
     results.formatter = MarkFormatter()
     return results
 
 
-def _top_by_bounds(searcher, q, allowed: set[int], unit_sets: list[set[int]], limit: int):
+def _top_by_bounds(searcher, q, allowed: set[int], unit_sets: list[set[int]], limit: int,
+                   context=None):
     """The top ``limit`` of ``q`` (an :class:`~portal.search.matchers.AllWordsOr`
     of word units) within ``allowed``, exact and without walking the union of
     the words' postings. ``unit_sets``: the documents of each unit, in order.
@@ -676,8 +712,9 @@ def _top_by_bounds(searcher, q, allowed: set[int], unit_sets: list[set[int]], li
     the ``limit``-th score found: usually just the documents with every core
     word, and those lacking only a common one. ``None`` when the query gives
     no bounds (the caller searches plainly). Ties: lower document number
-    first, as Whoosh."""
-    context = searcher.context()
+    first, as Whoosh. ``context``: the search context whose weighting
+    scores (default ``searcher.context()``)."""
+    context = context or searcher.context()
     leaves = []
     for sub, offset in searcher.leaf_searchers():
         m = q.matcher(sub, context)
@@ -729,14 +766,15 @@ def _top_by_bounds(searcher, q, allowed: set[int], unit_sets: list[set[int]], li
     return Results(searcher, q, [(-neg, d) for neg, d in top])
 
 
-def _top_scored(searcher, q, allowed: set[int], limit: int):
+def _top_scored(searcher, q, allowed: set[int], limit: int, context=None):
     """The top ``limit`` of ``q`` within ``allowed`` (its matches), every
     document scored exactly (unpruned) with :func:`~portal.search.matchers.score_docs`
     node by node of the matcher tree, instead of stepping each document
-    through it. Ties: lower document number first, as Whoosh."""
+    through it. Ties: lower document number first, as Whoosh. ``context``:
+    as :func:`_top_by_bounds`."""
     from .matchers import score_docs
 
-    context = searcher.context()
+    context = context or searcher.context()
     scored: list[tuple[float, int]] = []
     for sub, offset in searcher.leaf_searchers():
         end = offset + sub.doc_count_all()
@@ -833,7 +871,8 @@ def related(user: Any, item: Any, limit: int = 5) -> list[Hit]:
     if docnum is None:
         return []
     sets = svc.facet_sets(searcher)
-    allowed = _allowed(sets, permissions.user_labels(user), {})
+    labels = permissions.user_labels(user)
+    allowed = _allowed(sets, labels, {})
     allowed -= sets["type"].get("profile", frozenset())
     if not allowed:
         return []
@@ -856,7 +895,10 @@ def related(user: Any, item: Any, limit: int = 5) -> list[Hit]:
     # A tree of union matchers: Whoosh's automatic choice for an index under
     # 5,000 documents preloads 2,048-slot arrays per query, several times slower here.
     like.matcher_type = wq.Or.DEFAULT_MATCHER
-    results = searcher.search(like, limit=limit, filter=allowed, mask={docnum})
+    collector = searcher.collector(limit=limit, filter=allowed, mask={docnum})
+    searcher.search_with_collector(like, collector,
+                                   context=searcher.context(weighting=visible_weighting(searcher, sets, labels)))
+    results = collector.results()
     same_place: set[int] = set()
     for m in item.municipalities:
         same_place |= sets["municipality"].get(m.cbs_code, frozenset())

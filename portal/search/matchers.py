@@ -27,10 +27,11 @@ from collections.abc import Sequence
 from whoosh import matching
 from whoosh import query as wq
 from whoosh.codec.whoosh3 import W3LeafMatcher
-from whoosh.scoring import BM25FScorer
+from whoosh.scoring import BM25F, BM25FScorer, WeightScorer
 from whoosh.util import make_binary_tree
 
-__all__ = ["ALL_WORDS_BOOST", "AllWordsOr", "DisMax", "FuzzyTerm", "MatchSet", "SumOr", "docset", "score_docs"]
+__all__ = ["ALL_WORDS_BOOST", "AllWordsOr", "DisMax", "FuzzyTerm", "MatchSet", "SumOr", "VisibleBM25F",
+           "VisibleStats", "docset", "score_docs", "visible_stats"]
 
 ALL_WORDS_BOOST = 3.0  #: extra x(score of core words) when a document has them all
 
@@ -394,15 +395,23 @@ class AllWordsOr(wq.Or):
 
     __hash__ = wq.Or.__hash__
 
-    def _weights(self, searcher):
+    def _weights(self, searcher, context=None):
         if not self.keys or not self.fields:
             return None, None
         top = searcher.get_parent() if hasattr(searcher, "get_parent") else searcher
-        n = max(1, top.doc_count_all())
         fields = [f for f in self.fields if f in top.schema]
+        # the caller's visible documents when the context says (issue #5)
+        stats = getattr(getattr(context, "weighting", None), "stats", None)
+        if stats is not None:
+            n = max(1, stats.n)
 
-        def df(stem):
-            return max((top.doc_frequency(f, stem) for f in fields), default=0)
+            def df(stem):
+                return max((stats.doc_frequency(f, stem) for f in fields), default=0)
+        else:
+            n = max(1, top.doc_count_all())
+
+            def df(stem):
+                return max((top.doc_frequency(f, stem) for f in fields), default=0)
 
         mult, cover = [], []
         for stems, parts in self.keys:
@@ -416,7 +425,7 @@ class AllWordsOr(wq.Or):
         return mult, cover
 
     def _matcher(self, subs, searcher, context):
-        mult, cover = self._weights(searcher)
+        mult, cover = self._weights(searcher, context)
         m = _AllWordsMatcher([q.matcher(searcher, context) for q in subs], self.core,
                              self.bonus, mult, cover, self.power if mult else None)
         return matching.WrappingMatcher(m, self.boost) if self.boost != 1.0 else m
@@ -673,7 +682,7 @@ def _score_postings(m, docs: Sequence[int], reader=None) -> dict[int, float]:
     wanted = set(docs)
     j, n = 0, len(docs)
     scorer = m.scorer
-    bm25 = reader is not None and type(scorer) is BM25FScorer and m._term is not None
+    bm25 = reader is not None and type(scorer) in _BM25_SCORERS and m._term is not None
     if bm25:
         lengths = field_lengths(reader, m._term[0])
         idf, avgfl, b, k1 = scorer.idf, scorer.avgfl, scorer.B, scorer.K1
@@ -707,3 +716,185 @@ def _score_postings(m, docs: Sequence[int], reader=None) -> dict[int, float]:
             j = k
         m._next_block()
     return out
+
+
+# --------------------------------------------------------------------------
+# Ranking statistics over the documents a caller may see (issue #5)
+# --------------------------------------------------------------------------
+
+
+class VisibleStats:
+    """BM25 collection statistics over ``visible`` only (issue #5: hidden
+    items must not leak, "not even as a count").
+
+    Whoosh's BM25F takes idf (``ln(N/(df+1)) + 1``) and the average field
+    length over the whole index, hidden documents (profiles, drafts,
+    region-only items, questions) included, so the order of two documents a
+    caller may see could tell whether hidden ones contain a word. Here:
+
+    * ``n``: ``len(visible)`` (document numbers, global, live), the N of idf;
+    * ``doc_frequency(field, text)``: ``|postings(field, text) & visible|``;
+    * ``avg_field_length(field)``: the mean of the segments' per-document
+      field lengths (:func:`field_lengths`, Whoosh's one-byte lengths) over
+      ``visible``.
+
+    ``full``: ``visible`` is every live document of the index (someone who
+    may see everything): the statistics are then Whoosh's own, so the same
+    floats as plain BM25F. Those still count deleted documents not yet merged
+    away (Whoosh keeps them in its totals), as before, for such callers only.
+    Only whether anything at all is hidden tells the two ways apart (in the
+    last digits of a score: Whoosh's exact length totals against the sum of
+    its one-byte per-document lengths).
+
+    Thread-bound like the searcher it was built from; memoises its answers.
+    """
+
+    def __init__(self, searcher, visible):
+        self._searcher = searcher
+        self.visible = visible
+        self.full = len(visible) == searcher.doc_count()
+        # N as Whoosh counts it (deleted documents too) when ``full``
+        self.n = searcher.doc_count_all() if self.full else len(visible)
+        self._df: dict = {}
+        self._avgfl: dict = {}
+        self._leaves = [(sub.reader(), offset) for sub, offset in searcher.leaf_searchers()]
+
+    def doc_frequency(self, fieldname: str, text) -> int:
+        """Visible documents holding the term (``text``: str or bytes)."""
+        if self.full:
+            return self._searcher.doc_frequency(fieldname, text)
+        if isinstance(text, str):
+            try:
+                text = self._searcher.schema[fieldname].to_bytes(text)
+            except (KeyError, ValueError):
+                return 0
+        key = (fieldname, text)
+        df = self._df.get(key)
+        if df is None:
+            df = 0
+            vis = self.visible
+            for reader, offset in self._leaves:
+                try:
+                    if (fieldname, text) not in reader:
+                        continue
+                    ids = _postings_ids(reader.postings(fieldname, text))
+                except (KeyError, ValueError):  # unknown field or term
+                    continue
+                df += len(vis.intersection(map(offset.__add__, ids)) if offset else vis & ids)
+            if len(self._df) >= STATS_TERMS_KEPT:
+                self._df.clear()
+            self._df[key] = df
+        return df
+
+    def idf(self, fieldname: str, text) -> float:
+        """Whoosh's BM25F idf, ``ln(N/(df+1)) + 1``, over the visible documents."""
+        if self.full:
+            return self._searcher.idf(fieldname, text)
+        return math.log(max(self.n, 1) / (self.doc_frequency(fieldname, text) + 1)) + 1.0
+
+    def avg_field_length(self, fieldname: str) -> float:
+        """Mean length (in terms) of ``fieldname`` over the visible documents
+        (0.0 when none)."""
+        if self.full:
+            return self._searcher.avg_field_length(fieldname) or 0.0
+        avg = self._avgfl.get(fieldname)
+        if avg is None:
+            total = 0
+            vis = self.visible
+            for reader, offset in self._leaves:
+                if fieldname not in reader.schema or not reader.schema[fieldname].scorable:
+                    continue
+                table = field_lengths(reader, fieldname)
+                end = offset + len(table)
+                mid = _LENGTH_MIDPOINTS
+                total += sum(mid.get(table[d - offset] or 0, 0) for d in vis if offset <= d < end)
+            avg = self._avgfl[fieldname] = total / self.n if self.n else 0.0
+        return avg
+
+
+def _length_midpoints() -> dict[int, float]:
+    """Whoosh stores a document's field length in one byte
+    (``length_to_byte``): the decoded length is the largest of the lengths
+    sharing that byte, on average 1.6 % above the true one. For an average
+    over many documents, each decoded length ``l`` is taken as the middle of
+    the lengths encoded like it, ``(previous decoded + 1 + l) / 2``: then the
+    visible average is unbiased against Whoosh's exact totals (a property of
+    the encoding alone, no data involved). ``None`` (no such field) counts 0."""
+    from whoosh.codec.whoosh3 import byte_to_length
+
+    out: dict[int, float] = {0: 0.0}
+    prev = 0
+    for b in range(1, 256):
+        cur = byte_to_length(b)
+        if cur > prev:
+            out[cur] = (prev + 1 + cur) / 2
+            prev = cur
+    return out
+
+
+_LENGTH_MIDPOINTS = _length_midpoints()
+
+
+#: visible document frequencies memoised per :class:`VisibleStats`
+STATS_TERMS_KEPT = 8192
+
+
+class VisibleBM25FScorer(BM25FScorer):
+    """Whoosh's ``BM25FScorer`` (same formula, same ``_score``) with idf and
+    average field length from a :class:`VisibleStats`."""
+
+    def __init__(self, searcher, fieldname, text, B, K1, stats: VisibleStats, qf=1):
+        self.idf = stats.idf(fieldname, text)
+        self.avgfl = stats.avg_field_length(fieldname) or 1
+        self.B = B
+        self.K1 = K1
+        self.qf = qf
+        self.setup(searcher, fieldname, text)
+
+
+#: scorers :func:`_score_postings` scores with Whoosh's ``bm25`` formula
+_BM25_SCORERS = (BM25FScorer, VisibleBM25FScorer)
+
+
+class VisibleBM25F(BM25F):
+    """Whoosh's ``BM25F`` (B=0.75, K1=1.2 as the searcher's default) whose
+    statistics come from ``stats`` (:class:`VisibleStats`). Pass it in the
+    search context (``searcher.context(weighting=...)``): every term matcher
+    of a query (terms, phrases, fuzzy expansions) then scores with it, and
+    :class:`AllWordsOr` takes its idf weights from the same ``stats``."""
+
+    def __init__(self, stats: VisibleStats, B=0.75, K1=1.2, **field_B):
+        super().__init__(B=B, K1=K1, **field_B)
+        self.stats = stats
+
+    def idf(self, searcher, fieldname, text):
+        return self.stats.idf(fieldname, text)
+
+    def scorer(self, searcher, fieldname, text, qf=1):
+        if not searcher.schema[fieldname].scorable:
+            return WeightScorer.for_(searcher, fieldname, text)
+        B = self._field_B.get(fieldname, self.B)
+        return VisibleBM25FScorer(searcher, fieldname, text, B, self.K1, self.stats, qf=qf)
+
+
+def visible_stats(searcher, key, visible) -> VisibleStats:
+    """The :class:`VisibleStats` of the documents ``visible()`` returns (a
+    set of global document numbers; called only when not kept) on
+    ``searcher``, kept on its reader under ``key`` (hashable, e.g. the
+    caller's permission labels: the same key must mean the same documents on
+    one reader). A changed index means a new reader, so new statistics; the
+    :data:`STATS_KEPT` latest keys are kept."""
+    cache = searcher.reader().__dict__.setdefault("_portal_visible_stats", {})
+    stats = cache.get(key)
+    if stats is None:
+        if len(cache) >= STATS_KEPT:
+            try:
+                cache.pop(next(iter(cache)))
+            except (KeyError, StopIteration, RuntimeError):  # another thread got there
+                pass
+        stats = cache[key] = VisibleStats(searcher, frozenset(visible()))
+    return stats
+
+
+#: statistics kept per index reader (one per distinct visible document set)
+STATS_KEPT = 32

@@ -80,14 +80,41 @@ AUDIT_LABELS: dict[str, str] = {
     "question.close": "Vraag gesloten",
     "question.follow": "Vraag gevolgd",
     "question.unfollow": "Vraag niet meer gevolgd",
+    "follow.add": "Gaat volgen (thema, fase, gemeente, regio of dossier)",
+    "follow.remove": "Volgt niet meer (thema, fase, gemeente, regio of dossier)",
+    "digest.frequency": "Frequentie van de e-mailsamenvatting gewijzigd",
+    "digest.unsubscribe": "Afgemeld voor de e-mailsamenvatting",
+    "digest.sent": "E-mailsamenvatting verstuurd",
     "guide.progress": "Voortgang handreiking bijgewerkt",
     # forms kept across an expired session (issue #4)
     "form.kept": "Formulier bewaard na verlopen sessie",
     "form.restored": "Bewaard formulier teruggezet",
     "form.discarded": "Bewaard formulier verworpen",
+    "form.kept_without_session": "Formulier bewaard zonder sessie (na inloggen terug te zetten)",
+    # vetted membership (issue #9)
+    "signup.submit": "Aangemeld (wacht op bevestiging e-mailadres)",
+    "signup.confirm": "Aanmelding bevestigd via e-maillink",
+    "signup.existing": "Aanmelding met e-mailadres dat al een account heeft",
+    "signup.request": "Aanvraag voor toegang ingediend",
+    "signup.request_repeated": "Aanvraag voor toegang opnieuw ingediend (nog in behandeling)",
+    "signup.approve": "Aanvraag voor toegang goedgekeurd",
+    "signup.refuse": "Aanvraag voor toegang afgewezen",
+    "signup.domain_add": "E-maildomein toegestaan voor aanmelding",
+    "signup.domain_remove": "E-maildomein van de lijst gehaald",
 }
 
 
 def audit_label(code: str | None) -> str:
-    """The Dutch label of the audit action ``code``; an unknown code as is."""
-    return AUDIT_LABELS.get(code or "", code or "")
+    """The label of the audit action ``code`` in the interface language (the
+    Dutch label is the msgid: ``babel.cfg`` extracts every label of this file
+    with ``portal.i18n.extract_dict_values``); an unknown code as is."""
+    label = AUDIT_LABELS.get(code or "")
+    if not label:
+        return code or ""
+    from flask import has_request_context
+
+    if not has_request_context():
+        return label
+    from flask_babel import gettext
+
+    return gettext(label)

@@ -17,6 +17,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from .. import permissions
@@ -69,7 +70,7 @@ def get_collection(slug: str) -> Collection:
     """The collection with ``slug``; ``NotFound`` when there is none."""
     found = db.session.scalar(select(Collection).where(Collection.slug == slug))
     if found is None:
-        raise NotFound("Dit dossier bestaat niet.")
+        raise NotFound(_("Dit dossier bestaat niet."))
     return found
 
 
@@ -106,7 +107,7 @@ def managed_regions(actor: Any) -> list[Region]:
 # -- writing ------------------------------------------------------------------------------
 def _require(actor: Any, collection: Collection) -> None:
     if not can_manage(actor, collection):
-        raise PermissionDenied("Alleen de regionale coördinatoren van dit dossier mogen het wijzigen.")
+        raise PermissionDenied(_("Alleen de regionale coördinatoren van dit dossier mogen het wijzigen."))
 
 
 def _validate(actor: Any, data: dict[str, str]) -> dict[str, Any]:
@@ -116,22 +117,22 @@ def _validate(actor: Any, data: dict[str, str]) -> dict[str, Any]:
     title = clean_text(data.get("title") or "").strip()
     intro = clean_text(data.get("introduction") or "").strip()
     if not title:
-        errors.setdefault("title", []).append("Vul een titel in.")
+        errors.setdefault("title", []).append(_("Vul een titel in."))
     elif len(title) > MAX_TITLE:
-        errors.setdefault("title", []).append(f"De titel is te lang: hoogstens {MAX_TITLE} tekens.")
+        errors.setdefault("title", []).append(_("De titel is te lang: hoogstens %(n)s tekens.", n=MAX_TITLE))
     if len(intro) > MAX_INTRODUCTION:
         errors.setdefault("introduction", []).append(
-            f"De inleiding is te lang: hoogstens {MAX_INTRODUCTION} tekens.")
+            _("De inleiding is te lang: hoogstens %(n)s tekens.", n=MAX_INTRODUCTION))
     region_id = None
     raw = (data.get("region") or "").strip()
     if raw:
         region = db.session.get(Region, int(raw)) if raw.isdigit() and len(raw) < 10 else None
         if region is None:
-            errors.setdefault("region", []).append("Kies een bestaande regio uit de lijst bij Regio.")
+            errors.setdefault("region", []).append(_("Kies een bestaande regio uit de lijst bij Regio."))
         else:
             region_id = region.id
     if "region" not in errors and not permissions.can_manage_collection(actor, region_id):
-        errors.setdefault("region", []).append("U mag alleen dossiers maken voor uw eigen regio.")
+        errors.setdefault("region", []).append(_("U mag alleen dossiers maken voor uw eigen regio."))
     if errors:
         raise ValidationFailed(errors)
     return {"title": title, "introduction": intro, "region_id": region_id}
@@ -150,7 +151,7 @@ def create_collection(actor: Any, data: dict[str, str]) -> Collection:
     for a non-curator; ``ValidationFailed`` for bad input (nothing written)."""
     begin_write()
     if not permissions.can_curate(actor):
-        raise PermissionDenied("Alleen regionale coördinatoren maken dossiers.")
+        raise PermissionDenied(_("Alleen regionale coördinatoren maken dossiers."))
     clean = _validate(actor, data)
     coll = Collection(slug=_unique_slug(slugify(clean["title"])), created_by_id=actor.id,
                       featured=False, **clean)
@@ -206,13 +207,13 @@ def add_entry(actor: Any, collection: Collection, ref: str) -> CollectionEntry:
     _require(actor, collection)
     item = resolve_reference(actor, ref)
     if item is None:
-        raise ValidationFailed({"item": [
+        raise ValidationFailed({"item": [_(
             "Dit item is niet gevonden. Plak het adres van een werkwijze, les of sleutelfiguur, "
-            "bijvoorbeeld /werkwijzen/naam-van-de-werkwijze."]})
+            "bijvoorbeeld /werkwijzen/naam-van-de-werkwijze.")]})
     if any(e.item_id == item.id for e in collection.entries):
-        raise ValidationFailed({"item": ["Dit item staat al in het dossier."]})
+        raise ValidationFailed({"item": [_("Dit item staat al in het dossier.")]})
     if len(collection.entries) >= MAX_ENTRIES:
-        raise ValidationFailed({"item": [f"Een dossier heeft hoogstens {MAX_ENTRIES} items."]})
+        raise ValidationFailed({"item": [_("Een dossier heeft hoogstens %(n)s items.", n=MAX_ENTRIES)]})
     last = max((e.position for e in collection.entries), default=0)
     entry = CollectionEntry(item_id=item.id, position=last + 1)
     collection.entries.append(entry)
@@ -227,7 +228,7 @@ def _entry(actor: Any, collection: Collection, entry_id: int) -> CollectionEntry
     for e in managed_entries(actor, collection):
         if e.id == entry_id:
             return e
-    raise NotFound("Dit item staat niet in het dossier.")
+    raise NotFound(_("Dit item staat niet in het dossier."))
 
 
 def remove_entry(actor: Any, collection: Collection, entry_id: int) -> None:
@@ -257,7 +258,7 @@ def move_entry(actor: Any, collection: Collection, entry_id: int, *, direction: 
     elif position is not None:
         target = position - 1
     else:
-        raise ValidationFailed({"position": ["Vul een positie in (een getal, 1 is bovenaan)."]})
+        raise ValidationFailed({"position": [_("Vul een positie in (een getal, 1 is bovenaan).")]})
     target = max(0, min(len(shown) - 1, target))
     slots = [e.position for e in shown]  # the places the visible entries hold
     reordered = shown[:index] + shown[index + 1:]

@@ -23,6 +23,8 @@ from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, func, insert, select
 
 from .. import permissions, taxonomy
@@ -53,7 +55,7 @@ MIN_QUERY_COUNT = 3
 LOG_BUSY_MS = 1000
 
 TOPOJSON = os.path.join(os.path.dirname(os.path.dirname(__file__)), "data", "gemeenten-2025.topojson")
-MAP_CREDIT = "Kaart: CBS / PDOK, Gebiedsindelingen 2025 (vereenvoudigd door cartomap/nl), CC BY 4.0"
+MAP_CREDIT = _l("Kaart: CBS / PDOK, Gebiedsindelingen 2025 (vereenvoudigd door cartomap/nl), CC BY 4.0")
 
 
 # -- the search log ----------------------------------------------------------------------
@@ -107,7 +109,7 @@ def prune_search_log(actor: Any, now: datetime | None = None, keep_days: int = K
     system (command line) or an admin may prune: ``PermissionDenied`` otherwise."""
     begin_write()
     if not permissions.can_administer(actor):
-        raise PermissionDenied("Alleen een beheerder mag het zoeklogboek opschonen.")
+        raise PermissionDenied(_("Alleen een beheerder mag het zoeklogboek opschonen."))
     cutoff = (now or utcnow()) - timedelta(days=keep_days)
     result = db.session.execute(delete(SearchLogEntry).where(SearchLogEntry.at < cutoff))
     deleted = result.rowcount or 0
@@ -204,11 +206,11 @@ def map_geometry(path: str = TOPOJSON, width: int = 600) -> tuple[int, int, tupl
 
 #: Classes of the choropleth: (lowest count, class, fill colour, legend text).
 MAP_CLASSES = (
-    (0, "gm-k0", "#e4e4e4", "geen bijdragen"),
+    (0, "gm-k0", "#e4e4e4", _l("geen bijdragen")),
     (1, "gm-k1", "#9ecae1", "1"),
     (2, "gm-k2", "#6baed6", "2–3"),
     (4, "gm-k3", "#2171b5", "4–6"),
-    (7, "gm-k4", "#08306b", "7 of meer"),
+    (7, "gm-k4", "#08306b", _l("7 of meer")),
 )
 
 
@@ -257,16 +259,18 @@ def insight_report(actor: Any, today: date | None = None) -> dict[str, Any]:
     "overdue": {"count", "profiles", "items": [Item]}, "open_questions": {...} | None,
     "searches": total}``; each figure row is ``(key, label, {type: n, "total": n})``."""
     if not permissions.can_view_insight(actor):
-        raise PermissionDenied("Alleen regionale coördinatoren en beheerders zien het inzicht.")
+        raise PermissionDenied(_("Alleen regionale coördinatoren en beheerders zien het inzicht."))
     today = today or utcnow().date()
     items = _published_items()
     by_phase = _type_counts(items, effective_phases)  # a sub-step implies its phase, as in search
     by_step = _type_counts(items, lambda i: i.steps)
     by_theme = _type_counts(items, lambda i: i.themes)
-    phases = [(k, v[0], by_phase.get(k, _empty())) for k, v in taxonomy.BUILTIN["phase"].items()]
-    steps = [(k, f"{k} {v[0]}", by_step.get(k, _empty())) for k, v in taxonomy.BUILTIN["step"].items()]
+    # labels in the interface language (the report is shown, never stored)
+    phases = [(k, taxonomy.display_label("phase", k), by_phase.get(k, _empty())) for k in taxonomy.BUILTIN["phase"]]
+    steps = [(k, f"{k} {taxonomy.display_label('step', k)}", by_step.get(k, _empty()))
+             for k in taxonomy.BUILTIN["step"]]
     theme_keys = list(taxonomy.BUILTIN["theme"]) + sorted(k for k in by_theme if k not in taxonomy.BUILTIN["theme"])
-    themes = [(k, taxonomy.label("theme", k), by_theme.get(k, _empty())) for k in theme_keys]
+    themes = [(k, taxonomy.display_label("theme", k), by_theme.get(k, _empty())) for k in theme_keys]
 
     counts = dict(db.session.execute(
         select(Municipality.cbs_code, func.count(func.distinct(Item.id)))

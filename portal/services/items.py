@@ -8,6 +8,7 @@ import unicodedata
 from datetime import date
 from typing import Any
 
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -70,6 +71,16 @@ def _unique_slug(item_type: str, base: str, exclude_id: int | None = None) -> st
         if existing is None or existing == exclude_id:
             return slug
         slug = f"{base[:70]}-{secrets.token_hex(3)}"
+
+
+def opaque_profile_slug() -> str:
+    """A slug for a profile made on the web or through the API: ``sf-`` and
+    12 random hex digits (48 bits), never derived from the person's name, so
+    the name stays out of URLs, server logs and referrers, and the slug a
+    curator gets cannot tell that a hidden profile with that name exists (a
+    name-derived slug got a suffix exactly then). A requested slug is
+    ignored for the same reason. Imports and ``SYSTEM`` keep their slugs."""
+    return f"sf-{secrets.token_hex(6)}"
 
 
 def front_matter(item: Item) -> dict[str, Any]:
@@ -185,14 +196,14 @@ def save_item(
     was saved, approved or returned meanwhile.
     """
     if item_type not in ITEM_TYPES:
-        raise ValidationFailed({"type": [f"Onbekend soort item '{item_type}'."]})
+        raise ValidationFailed({"type": [_("Onbekend soort item '%(type)s'.", type=item_type)]})
     begin_write()
     if item is None and not permissions.can_create(actor, item_type):
-        raise PermissionDenied("U mag dit soort item niet aanmaken.")
+        raise PermissionDenied(_("U mag dit soort item niet aanmaken."))
     if item is not None and not permissions.can_edit(actor, item):
-        raise PermissionDenied("U mag dit item niet bewerken.")
+        raise PermissionDenied(_("U mag dit item niet bewerken."))
     if item is not None and expected_version is not None and item.version != expected_version:
-        raise Conflict("Iemand anders heeft dit item intussen opgeslagen.")
+        raise Conflict(_("Iemand anders heeft dit item intussen opgeslagen."))
 
     data = dict(data)
     body = normalise_newlines(body or "")
@@ -236,7 +247,7 @@ def save_item(
         if expected_change is not UNCHANGED:
             current = open_change(item)
             if (current.id if current is not None else None) != expected_change:
-                raise Conflict("Iemand anders heeft intussen een wijziging van dit item opgeslagen of beoordeeld.")
+                raise Conflict(_("Iemand anders heeft intussen een wijziging van dit item opgeslagen of beoordeeld."))
         rev = _add_pending_revision(actor, item, clean, extra, body, note)
         audit(actor, "revision.submit", f"{item.type}/{item.slug}", revision=rev.number)
         notifications.notify(notifications.publishers_of(item), "revision.submitted",
@@ -247,7 +258,10 @@ def save_item(
 
     creating = item is None
     # Pick the slug before touching the session: the lookup would autoflush.
-    wanted = clean.get("slug") or (slugify(clean["title"]) if creating else item.slug)
+    if creating and item_type == "profile" and actor is not SYSTEM:
+        wanted = opaque_profile_slug()  # issue #5: see opaque_profile_slug
+    else:
+        wanted = clean.get("slug") or (slugify(clean["title"]) if creating else item.slug)
     slug = _unique_slug(item_type, wanted, exclude_id=None if creating else item.id)
     if creating:
         item = Item(type=item_type, author_id=getattr(actor, "id", None))
@@ -301,12 +315,12 @@ def _publish_refusal(clean: dict[str, Any]) -> dict[str, list[str]]:
     """The Dutch message (field -> messages) for a refused publication."""
     names = ", ".join(m.name for m in clean.get("municipalities", []))
     if names:
-        return {"municipality": [
-            f"U mag geen items publiceren voor {names}: dat mag alleen een regionale coördinator van die "
+        return {"municipality": [_(
+            "U mag geen items publiceren voor %(names)s: dat mag alleen een regionale coördinator van die "
             "regio. Kies een gemeente in uw eigen regio, of sla het item op als concept (status: concept) "
-            "zodat een coördinator van die regio het kan publiceren."]}
-    return {"status": ["U mag dit item zo niet publiceren: het hoort bij een regio waarvoor u geen "
-                       "coördinator bent. Sla het op als concept."]}
+            "zodat een coördinator van die regio het kan publiceren.", names=names)]}
+    return {"status": [_("U mag dit item zo niet publiceren: het hoort bij een regio waarvoor u geen "
+                         "coördinator bent. Sla het op als concept.")]}
 
 
 def _commit() -> None:
@@ -315,7 +329,7 @@ def _commit() -> None:
         db.session.commit()
     except StaleDataError as exc:
         db.session.rollback()
-        raise Conflict("Iemand anders heeft dit item intussen opgeslagen.") from exc
+        raise Conflict(_("Iemand anders heeft dit item intussen opgeslagen.")) from exc
 
 
 def set_status(actor: Any, item: Item, status: str, note: str = "") -> Item:
@@ -324,13 +338,15 @@ def set_status(actor: Any, item: Item, status: str, note: str = "") -> Item:
     be published."""
     begin_write()
     if not permissions.can_publish(actor, item):
-        raise PermissionDenied("Alleen een regionale coördinator of beheerder mag dit item publiceren.")
+        raise PermissionDenied(_("Alleen een regionale coördinator of beheerder mag dit item publiceren."))
     if status not in ("draft", "published"):
-        raise ValidationFailed({"status": [f"Onbekende status '{status}'."]})
+        raise ValidationFailed({"status": [_("Onbekende status '%(status)s'.", status=status)]})
     if status == "published" and item.type == "profile" and not item.consent:
-        raise ValidationFailed({"consent": ["Dit profiel heeft geen datum van toestemming en kan niet gepubliceerd worden."]})
+        raise ValidationFailed({"consent": [
+            _("Dit profiel heeft geen datum van toestemming en kan niet gepubliceerd worden.")]})
     if status == "published" and item.type == "profile" and not permissions.consent_valid(item):
-        raise ValidationFailed({"consent": ["De toestemming van dit profiel is verlopen; vraag eerst nieuwe toestemming."]})
+        raise ValidationFailed({"consent": [
+            _("De toestemming van dit profiel is verlopen; vraag eerst nieuwe toestemming.")]})
     was_waiting = item.status == "draft" and item.review_state in ("submitted", "returned", "archived")
     item.status = status
     item.review_state = ""
@@ -354,7 +370,7 @@ def get_item(actor: Any, item_type: str, slug: str) -> Item:
     ``PermissionDenied``, so a hidden item's existence is not revealed)."""
     item = db.session.scalar(select(Item).where(Item.type == item_type, Item.slug == slug))
     if item is None or not permissions.can_view(actor, item):
-        raise NotFound("Dit item bestaat niet of u mag het niet zien.")
+        raise NotFound(_("Dit item bestaat niet of u mag het niet zien."))
     return item
 
 
@@ -434,29 +450,30 @@ def completeness(item_type: str, values: dict[str, Any], body: str) -> dict[str,
     missing: list[str] = []
     total = 1
     if not str(values.get("summary") or "").strip():
-        missing.append("Samenvatting")
+        missing.append(_("Samenvatting"))
     sections = body_sections(body)
     for name in TEMPLATE_SECTIONS.get(item_type, []):
         total += 1
         if not sections.get(name.casefold()):
-            missing.append(f"Sectie ‘{name}’")
+            # the heading stays Dutch: it is what the author writes in the text
+            missing.append(_("Sectie ‘%(name)s’", name=name))
     if item_type in ("practice", "lesson"):
         total += 2
         if not values.get("themes"):
-            missing.append("Thema’s")
+            missing.append(_("Thema’s"))
         if not values.get("phase"):
-            missing.append("Fase van de handreiking")
+            missing.append(_("Fase van de handreiking"))
     if item_type == "practice":
         total += 1
         if not values.get("evidence"):
-            missing.append("Erkenningsniveau")
+            missing.append(_("Erkenningsniveau"))
     if item_type == "profile":
         total += 1
         if not values.get("consent"):
-            missing.append("Datum van toestemming")
+            missing.append(_("Datum van toestemming"))
     if not (body or "").strip():
         total += 1
-        missing.append("Tekst")
+        missing.append(_("Tekst"))
     return {"missing": missing, "done": total - len(missing), "total": total}
 
 
@@ -514,7 +531,7 @@ def submit_item(actor: Any, item: Item, note: str = "") -> Item:
     Raises ``PermissionDenied`` when ``actor`` may not."""
     begin_write()
     if not permissions.can_submit(actor, item):
-        raise PermissionDenied("U kunt dit item nu niet ter beoordeling aanbieden.")
+        raise PermissionDenied(_("U kunt dit item nu niet ter beoordeling aanbieden."))
     resubmit = item.review_state == "returned"
     item.review_state = "submitted"
     item.updated_at = utcnow()
@@ -529,9 +546,9 @@ def submit_item(actor: Any, item: Item, note: str = "") -> Item:
 def _clean_comment(comment: str) -> str:
     text = normalise_newlines(comment or "").strip()
     if not text:
-        raise ValidationFailed({"comment": ["Schrijf bij het terugsturen wat er nog moet veranderen."]})
+        raise ValidationFailed({"comment": [_("Schrijf bij het terugsturen wat er nog moet veranderen.")]})
     if len(text) > 5000:
-        raise ValidationFailed({"comment": ["Het commentaar is te lang (hoogstens 5000 tekens)."]})
+        raise ValidationFailed({"comment": [_("Het commentaar is te lang (hoogstens 5000 tekens).")]})
     return text
 
 
@@ -541,7 +558,7 @@ def return_item(actor: Any, item: Item, comment: str) -> Item:
     ``PermissionDenied`` or ``ValidationFailed({"comment": ...})``."""
     begin_write()
     if not permissions.can_return(actor, item):
-        raise PermissionDenied("Alleen een regionale coördinator van dit item kan het terugsturen.")
+        raise PermissionDenied(_("Alleen een regionale coördinator van dit item kan het terugsturen."))
     text = _clean_comment(comment)
     item.review_state = "returned"
     item.review_comment = text
@@ -558,7 +575,7 @@ def archive_item(actor: Any, item: Item) -> Item:
     "archived"; export writes ``status: draft``). Curators of its region."""
     begin_write()
     if not permissions.can_archive(actor, item):
-        raise PermissionDenied("Alleen een regionale coördinator van dit item kan het archiveren.")
+        raise PermissionDenied(_("Alleen een regionale coördinator van dit item kan het archiveren."))
     item.status = "draft"
     item.review_state = "archived"
     item.updated_at = utcnow()
@@ -574,7 +591,7 @@ def get_revision(actor: Any, revision_id: int) -> Revision:
     """A revision whose item ``actor`` may see the history of; ``NotFound`` otherwise."""
     rev = db.session.get(Revision, revision_id)
     if rev is None or not permissions.can_view_history(actor, rev.item):
-        raise NotFound("Deze versie bestaat niet of u mag haar niet zien.")
+        raise NotFound(_("Deze versie bestaat niet of u mag haar niet zien."))
     return rev
 
 
@@ -586,9 +603,9 @@ def approve_revision(actor: Any, rev: Revision) -> Item:
     begin_write()
     item = rev.item
     if not permissions.can_review_revision(actor, item):
-        raise PermissionDenied("Alleen een regionale coördinator van dit item kan deze wijziging goedkeuren.")
+        raise PermissionDenied(_("Alleen een regionale coördinator van dit item kan deze wijziging goedkeuren."))
     if rev.state != "pending":
-        raise ValidationFailed({"revision": ["Deze wijziging wacht niet (meer) op beoordeling."]})
+        raise ValidationFailed({"revision": [_("Deze wijziging wacht niet (meer) op beoordeling.")]})
     data = {k: v for k, v in (rev.meta or {}).items()
             if k not in ("type", "slug", "status", "reviewed", "review_due", "visibility", "municipality", "region")}
     result = validate_item(data, item.type, vocabulary(), body=rev.body)
@@ -616,9 +633,9 @@ def return_revision(actor: Any, rev: Revision, comment: str) -> Revision:
     begin_write()
     item = rev.item
     if not permissions.can_review_revision(actor, item):
-        raise PermissionDenied("Alleen een regionale coördinator van dit item kan deze wijziging terugsturen.")
+        raise PermissionDenied(_("Alleen een regionale coördinator van dit item kan deze wijziging terugsturen."))
     if rev.state != "pending":
-        raise ValidationFailed({"revision": ["Deze wijziging wacht niet (meer) op beoordeling."]})
+        raise ValidationFailed({"revision": [_("Deze wijziging wacht niet (meer) op beoordeling.")]})
     text = _clean_comment(comment)
     rev.state = "returned"
     rev.comment = text
@@ -637,10 +654,10 @@ def restore_revision(actor: Any, item: Item, number: int) -> Item:
     review like any other change. Raises ``NotFound``, ``PermissionDenied``,
     ``ValidationFailed``, ``Conflict``."""
     if not permissions.can_restore(actor, item):
-        raise PermissionDenied("U mag dit item niet bewerken.")
+        raise PermissionDenied(_("U mag dit item niet bewerken."))
     rev = next((r for r in item.revisions if r.number == number), None)
     if rev is None:
-        raise NotFound("Deze versie bestaat niet.")
+        raise NotFound(_("Deze versie bestaat niet."))
     # The region follows from the municipalities (or stays, for a region-only
     # item) as on every other save: an old revision's region may be stale.
     data = {k: v for k, v in (rev.meta or {}).items() if k not in ("type", "slug", "region")}
@@ -703,7 +720,7 @@ def confirm_review(actor: Any, item: Item, today: date | None = None) -> Item:
     ``reviewed`` = today, ``review_due`` = today + 12 months."""
     begin_write()
     if not permissions.can_confirm_review(actor, item):
-        raise PermissionDenied("Alleen een regionale coördinator van dit item kan dit bevestigen.")
+        raise PermissionDenied(_("Alleen een regionale coördinator van dit item kan dit bevestigen."))
     today = today or utcnow().date()
     item.reviewed = today
     item.review_due = add_months(today, REVIEW_INTERVAL_MONTHS)
@@ -718,7 +735,7 @@ def curation_queue(actor: Any, today: date | None = None, recent: int = 20) -> d
     "pending": [Revision], "due": [Item], "recent": [Revision]}``, each only
     for items ``actor`` may publish. Raises ``PermissionDenied`` for non-curators."""
     if not permissions.can_curate(actor):
-        raise PermissionDenied("Alleen regionale coördinatoren en beheerders zien het overzicht.")
+        raise PermissionDenied(_("Alleen regionale coördinatoren en beheerders zien het overzicht."))
     today = today or utcnow().date()
 
     def may(item: Item) -> bool:
@@ -748,7 +765,7 @@ def audit_log(actor: Any, action: str = "", page: int = 1) -> dict[str, Any]:
     or None)], "total": int, "actions": [str], "pages": int}``; ``action``
     filters on one action. Admins only (``PermissionDenied``)."""
     if not permissions.can_read_audit_log(actor):
-        raise PermissionDenied("Alleen beheerders lezen het logboek.")
+        raise PermissionDenied(_("Alleen beheerders lezen het logboek."))
     stmt = select(AuditEvent, User.email).outerjoin(User, User.id == AuditEvent.actor_id)
     count = select(func.count(AuditEvent.id))
     # who viewed which profile (privacy.*) is for the privacy officer only (issue #5)
@@ -777,8 +794,8 @@ def autosave_item(actor: Any, item_type: str, data: dict[str, Any], body: str, *
     changes are reviewed). Raises like ``save_item``, and
     ``ValidationFailed({"autosave": ...})`` for a published item."""
     if item is not None and item.status != "draft":
-        raise ValidationFailed({"autosave": ["Alleen concepten worden automatisch opgeslagen; "
-                                             "gebruik de knop om op te slaan."]})
+        raise ValidationFailed({"autosave": [_("Alleen concepten worden automatisch opgeslagen; "
+                                               "gebruik de knop om op te slaan.")]})
     data = dict(data, status="draft")
     return save_item(actor, item_type, data, body, item=item, expected_version=expected_version,
                      note=AUTOSAVE_NOTE)

@@ -20,6 +20,8 @@
   var last = snapshot();
 
   function say(text) { if (status) { status.textContent = text; } }
+  /* Texts in the interface language, from the form's data-msg-* attributes (issue #8). */
+  function msg(name, fallback) { return form.getAttribute("data-msg-" + name) || fallback; }
 
   function setVersion(version) {
     var input = form.querySelector("input[name=version]");
@@ -52,18 +54,18 @@
         setVersion(result.body.version);
         form.setAttribute("action", result.body.edit_url);
         form.setAttribute("data-autosave-url", result.body.autosave_url);
-        say("Automatisch opgeslagen om " + result.body.saved_at + ".");
+        say(msg("saved", "Automatisch opgeslagen om %(time)s.").replace("%(time)s", result.body.saved_at));
       } else if (result.status === 409) {
         stopped = true;
         say(result.body.error);
       } else if (result.body && result.body.error) {
         say(result.body.error);
       } else {
-        say("Automatisch opslaan lukte niet (bent u nog ingelogd?). Uw tekst staat nog in het formulier; sla zelf op.");
+        say(msg("failed", "Automatisch opslaan lukte niet (bent u nog ingelogd?). Uw tekst staat nog in het formulier; sla zelf op."));
       }
     }).catch(function () {
       busy = false;
-      say("Automatisch opslaan lukte niet (geen verbinding?). Uw tekst staat nog in het formulier.");
+      say(msg("offline", "Automatisch opslaan lukte niet (geen verbinding?). Uw tekst staat nog in het formulier."));
     });
   }
   window.setInterval(tick, interval > 0 ? interval : 30000);

@@ -6,6 +6,7 @@ render. Every state-changing route is POST with CSRF."""
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from .. import permissions
@@ -47,6 +48,9 @@ def index():
 def view(dossier: str):
     coll = service.get_collection(dossier)
     items = service.visible_items(current_user, coll)
+    from ..services.people import record_profiles_shown  # the privacy audit (issue #5)
+
+    record_profiles_shown(current_user, [i for i in items if i.type == "profile"], "collection")
     response = render_template("collections/view.html", collection=coll, items=items,
                                introduction=render(coll.introduction),
                                may_manage=service.can_manage(current_user, coll))
@@ -68,7 +72,7 @@ def create():
         coll = service.create_collection(current_user, values)
     except ValidationFailed as exc:
         return _form(values, exc.errors, status=400)
-    flash("Het dossier is aangemaakt. Voeg nu werkwijzen, lessen en sleutelfiguren toe.", "success")
+    flash(_("Het dossier is aangemaakt. Voeg nu werkwijzen, lessen en sleutelfiguren toe."), "success")
     return redirect(url_for("collections.manage", dossier=coll.slug))
 
 
@@ -83,14 +87,17 @@ def edit(dossier: str):
         service.update_collection(current_user, coll, values)
     except ValidationFailed as exc:
         return _form(values, exc.errors, coll=coll, status=400)
-    flash("Het dossier is opgeslagen.", "success")
+    flash(_("Het dossier is opgeslagen."), "success")
     return redirect(url_for("collections.manage", dossier=coll.slug))
 
 
 def _manage_page(coll, errors: dict | None = None, ref: str = "", status: int = 200):
+    from ..services.people import record_profiles_shown  # the privacy audit (issue #5)
+
+    entries = service.managed_entries(current_user, coll)
+    record_profiles_shown(current_user, [e.item for e in entries if e.item.type == "profile"], "collection")
     return render_template("collections/manage.html", collection=coll, errors=errors or {}, ref=ref,
-                           entries=service.managed_entries(current_user, coll)), status, \
-        {"Cache-Control": "private, no-store"}
+                           entries=entries), status, {"Cache-Control": "private, no-store"}
 
 
 @bp.route("/dossiers/<dossier>/beheren")
@@ -108,7 +115,7 @@ def add(dossier: str):
         service.add_entry(current_user, coll, ref)
     except ValidationFailed as exc:
         return _manage_page(coll, exc.errors, ref=ref, status=400)
-    flash("Het item is aan het dossier toegevoegd.", "success")
+    flash(_("Het item is aan het dossier toegevoegd."), "success")
     return redirect(url_for("collections.manage", dossier=coll.slug))
 
 
@@ -120,7 +127,7 @@ def move(dossier: str, entry_id: int):
     raw = request.form.get("positie", "").strip()
     position = int(raw) if raw.isdigit() and len(raw) < 7 else None
     if direction not in ("up", "down") and position is None:
-        return _manage_page(coll, {"position": ["Vul bij Positie een getal in (1 is bovenaan)."]}, status=400)
+        return _manage_page(coll, {"position": [_("Vul bij Positie een getal in (1 is bovenaan).")]}, status=400)
     service.move_entry(current_user, coll, entry_id, direction=direction if direction in ("up", "down") else None,
                        position=position)
     return redirect(url_for("collections.manage", dossier=coll.slug) + f"#item-{entry_id}")
@@ -131,7 +138,7 @@ def move(dossier: str, entry_id: int):
 def remove(dossier: str, entry_id: int):
     coll = _managed(dossier)
     service.remove_entry(current_user, coll, entry_id)
-    flash("Het item is uit het dossier gehaald.", "success")
+    flash(_("Het item is uit het dossier gehaald."), "success")
     return redirect(url_for("collections.manage", dossier=coll.slug))
 
 
@@ -141,6 +148,6 @@ def feature(dossier: str):
     coll = _managed(dossier)
     on = request.form.get("uitgelicht") == "1"
     service.set_featured(current_user, coll, on)
-    flash("Het dossier staat nu op de startpagina." if on else "Het dossier staat niet meer op de startpagina.",
+    flash(_("Het dossier staat nu op de startpagina.") if on else _("Het dossier staat niet meer op de startpagina."),
           "success")
     return redirect(url_for("collections.manage", dossier=coll.slug))

@@ -10,6 +10,8 @@ services.
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
 from .. import permissions
@@ -25,20 +27,20 @@ bp = Blueprint("curation", __name__)
 
 TYPE_PATH = "<any(werkwijzen, lessen, sleutelfiguren):type_path>"
 STATE_LABELS = {
-    ("draft", ""): "Concept",
-    ("draft", "submitted"): "Ter beoordeling",
-    ("draft", "returned"): "Teruggestuurd",
-    ("draft", "archived"): "Gearchiveerd",
-    ("published", ""): "Gepubliceerd",
+    ("draft", ""): _l("Concept"),
+    ("draft", "submitted"): _l("Ter beoordeling"),
+    ("draft", "returned"): _l("Teruggestuurd"),
+    ("draft", "archived"): _l("Gearchiveerd"),
+    ("published", ""): _l("Gepubliceerd"),
 }
-REVISION_STATES = {"": "", "pending": "wacht op beoordeling", "approved": "goedgekeurd",
-                   "returned": "teruggestuurd", "superseded": "vervangen"}
+REVISION_STATES = {"": "", "pending": _l("wacht op beoordeling"), "approved": _l("goedgekeurd"),
+                   "returned": _l("teruggestuurd"), "superseded": _l("vervangen")}
 
 
 @bp.app_template_global("state_label")
 def state_label(item) -> str:
-    """Dutch name of an item's workflow state."""
-    return STATE_LABELS.get((item.status, item.review_state or ""), item.status)
+    """Name of an item's workflow state in the interface language."""
+    return str(STATE_LABELS.get((item.status, item.review_state or ""), item.status))
 
 
 @bp.app_context_processor
@@ -84,7 +86,7 @@ def _int(name: str, default: int | None = None) -> int | None:
 def submit(type_path: str, slug: str):
     obj = _item(type_path, slug)
     item_service.submit_item(current_user, obj)
-    flash("Ter beoordeling aangeboden. De regionale coördinator krijgt een melding.", "success")
+    flash(_("Ter beoordeling aangeboden. De regionale coördinator krijgt een melding."), "success")
     return redirect(item_url(obj.type, obj.slug))
 
 
@@ -101,7 +103,7 @@ def return_item(type_path: str, slug: str):
         except ValidationFailed as exc:
             db.session.rollback()
             return render_template("curation/return.html", item=obj, comment=comment, errors=exc.errors), 400
-        flash("Teruggestuurd naar de auteur, met uw commentaar.", "success")
+        flash(_("Teruggestuurd naar de auteur, met uw commentaar."), "success")
         return redirect(url_for("curation.dashboard"))
     return render_template("curation/return.html", item=obj, comment="", errors={})
 
@@ -111,7 +113,7 @@ def return_item(type_path: str, slug: str):
 def archive(type_path: str, slug: str):
     obj = _item(type_path, slug)
     item_service.archive_item(current_user, obj)
-    flash("Gearchiveerd: het item is niet meer te vinden voor lezers.", "success")
+    flash(_("Gearchiveerd: het item is niet meer te vinden voor lezers."), "success")
     return redirect(item_url(obj.type, obj.slug))
 
 
@@ -120,7 +122,7 @@ def archive(type_path: str, slug: str):
 def confirm(type_path: str, slug: str):
     obj = _item(type_path, slug)
     item_service.confirm_review(current_user, obj)
-    flash("Bevestigd: dit item klopt nog. Volgende controle over twaalf maanden.", "success")
+    flash(_("Bevestigd: dit item klopt nog. Volgende controle over twaalf maanden."), "success")
     return redirect(request.form.get("next") == "dashboard" and url_for("curation.dashboard")
                     or item_url(obj.type, obj.slug))
 
@@ -129,7 +131,7 @@ def confirm(type_path: str, slug: str):
 def _revision_page(rev, comment: str = "", errors=None, status: int = 200):
     item = rev.item
     lines = item_service.diff_lines(item_service.live_snapshot(item), rev,
-                                    "gepubliceerde versie", f"versie {rev.number}")
+                                    _("gepubliceerde versie"), _("versie %(number)s", number=rev.number))
     return render_template("curation/revision.html", rev=rev, item=item, lines=lines, comment=comment,
                            errors=errors or {}, states=REVISION_STATES,
                            may_review=permissions.can_review_revision(current_user, item)), status
@@ -146,7 +148,7 @@ def revision(revision_id: int):
 def approve_revision(revision_id: int):
     rev = item_service.get_revision(current_user, revision_id)
     item = item_service.approve_revision(current_user, rev)
-    flash("Goedgekeurd: de nieuwe versie staat nu online en is vindbaar.", "success")
+    flash(_("Goedgekeurd: de nieuwe versie staat nu online en is vindbaar."), "success")
     return redirect(item_url(item.type, item.slug))
 
 
@@ -160,7 +162,7 @@ def return_revision(revision_id: int):
     except ValidationFailed as exc:
         db.session.rollback()
         return _revision_page(item_service.get_revision(current_user, revision_id), comment, exc.errors, 400)
-    flash("De wijziging is teruggestuurd naar de auteur; de gepubliceerde versie blijft staan.", "success")
+    flash(_("De wijziging is teruggestuurd naar de auteur; de gepubliceerde versie blijft staan."), "success")
     return redirect(url_for("curation.dashboard"))
 
 
@@ -177,8 +179,8 @@ def history(type_path: str, slug: str):
     old_n = _int("van", numbers[-2] if len(numbers) > 1 else None)
     by_number = {r.number: r for r in revs}
     new, old = by_number.get(new_n), by_number.get(old_n)
-    lines = item_service.diff_lines(old, new, f"versie {old_n}" if old else "leeg",
-                                    f"versie {new_n}") if new is not None else []
+    lines = item_service.diff_lines(old, new, _("versie %(number)s", number=old_n) if old else _("leeg"),
+                                    _("versie %(number)s", number=new_n)) if new is not None else []
     return render_template("curation/history.html", item=obj, revisions=list(reversed(revs)), old=old, new=new,
                            lines=lines, states=REVISION_STATES, state=state_label(obj),
                            may_restore=permissions.can_restore(current_user, obj))
@@ -192,12 +194,12 @@ def restore(type_path: str, slug: str, number: int):
         saved = item_service.restore_revision(current_user, obj, number)
     except (ValidationFailed, Conflict) as exc:
         db.session.rollback()
-        flash(f"Terugzetten lukte niet: {exc.message}", "error")
+        flash(_("Terugzetten lukte niet: %(reason)s", reason=exc.message), "error")
         return redirect(url_for("curation.history", type_path=type_path, slug=slug))
     if saved.status == "published" and not permissions.can_publish(current_user, saved):
-        flash(f"Versie {number} is als wijziging ter beoordeling aangeboden.", "success")
+        flash(_("Versie %(number)s is als wijziging ter beoordeling aangeboden.", number=number), "success")
     else:
-        flash(f"Versie {number} is teruggezet (als nieuwe versie).", "success")
+        flash(_("Versie %(number)s is teruggezet (als nieuwe versie).", number=number), "success")
     return redirect(url_for("curation.history", type_path=type_path, slug=slug))
 
 
@@ -248,7 +250,7 @@ def open_notification(notification_id: int):
 @login_required
 def read_all():
     notification_service.mark_all_read(current_user)
-    flash("Alle meldingen zijn als gelezen gemarkeerd.", "success")
+    flash(_("Alle meldingen zijn als gelezen gemarkeerd."), "success")
     return redirect(url_for("curation.notifications"))
 
 
@@ -268,9 +270,10 @@ def upload_attachment(type_path: str, slug: str):
                                                 upload.filename if upload else "")
     except ValidationFailed as exc:
         db.session.rollback()
-        flash("Bijlage niet toegevoegd: " + " ".join(exc.errors.get("bijlage", [exc.message])), "error")
+        flash(_("Bijlage niet toegevoegd: %(reason)s",
+                reason=" ".join(str(m) for m in exc.errors.get("bijlage", [exc.message]))), "error")
         return redirect(item_url(obj.type, obj.slug)), 303
-    flash(f"Bijlage {att.filename} toegevoegd.", "success")
+    flash(_("Bijlage %(name)s toegevoegd.", name=att.filename), "success")
     return redirect(item_url(obj.type, obj.slug))
 
 
@@ -294,7 +297,7 @@ def download_attachment(type_path: str, slug: str, attachment_id: int):
 def remove_attachment(type_path: str, slug: str, attachment_id: int):
     obj = _item(type_path, slug)
     attachment_service.remove_attachment(current_user, obj, attachment_id)
-    flash("Bijlage verwijderd.", "success")
+    flash(_("Bijlage verwijderd."), "success")
     return redirect(item_url(obj.type, obj.slug))
 
 
@@ -314,11 +317,12 @@ def _autosave(item_type: str, obj):
     except ValidationFailed as exc:
         db.session.rollback()
         first = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.errors.items())
-        return jsonify(ok=False, error=f"Niet automatisch opgeslagen ({first}). Uw tekst staat nog in het formulier."), 400
+        return jsonify(ok=False, error=_("Niet automatisch opgeslagen (%(reason)s). Uw tekst staat nog in het "
+                                         "formulier.", reason=first)), 400
     except Conflict:
         db.session.rollback()
-        return jsonify(ok=False, error="Niet automatisch opgeslagen: iemand anders heeft dit item intussen "
-                                        "opgeslagen. Sla zelf op om beide versies te vergelijken."), 409
+        return jsonify(ok=False, error=_("Niet automatisch opgeslagen: iemand anders heeft dit item intussen "
+                                         "opgeslagen. Sla zelf op om beide versies te vergelijken.")), 409
     type_path = TYPE_PATHS[saved.type]
     return jsonify(ok=True, version=saved.version, saved_at=saved.updated_at.strftime("%H:%M"),
                    edit_url=url_for("web.edit", type_path=type_path, slug=saved.slug),
@@ -335,4 +339,6 @@ def autosave_new(type_path: str):
 @login_required
 def autosave(type_path: str, slug: str):
     obj = _item(type_path, slug)
+    if not permissions.can_edit(current_user, obj):  # who may, before what state (tests/test_permission_matrix.py)
+        abort(403)
     return _autosave(obj.type, obj)

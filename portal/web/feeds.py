@@ -6,6 +6,11 @@ is checked again with ``permissions.can_view(None, item)`` before it is
 written, so a profile, a draft or a members-only item never reaches a feed,
 whoever asks. Atom: RFC 4287 (https://www.rfc-editor.org/rfc/rfc4287),
 written with feedgen; sitemaps: https://www.sitemaps.org/protocol.html.
+
+Feeds are documents for other programs, cached publicly and declared Dutch
+(``<language>nl``): their titles stay Dutch whatever the interface language
+of the visitor who follows a feed link (issue #8: written files are not
+translated).
 """
 
 from __future__ import annotations

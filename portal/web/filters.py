@@ -9,6 +9,7 @@ from flask_babel import format_date
 from flask_login import current_user
 
 from .. import permissions, taxonomy
+from ..i18n import N_, stored_text
 
 TYPE_PATHS = {"practice": "werkwijzen", "lesson": "lessen", "profile": "sleutelfiguren"}
 PATH_TYPES = {v: k for k, v in TYPE_PATHS.items()}
@@ -19,7 +20,57 @@ def item_url(item_type: str, slug: str, **kw) -> str:
 
 
 def _label(key: str, kind: str) -> str:
-    return taxonomy.label(kind, key)
+    """The display label of a controlled-list key in the interface language."""
+    return taxonomy.display_label(kind, key)
+
+
+#: The forms of the (Dutch) notes stored with revisions (``revisions.note``),
+#: translated when shown (``portal.i18n.stored_text``); other notes as stored.
+REVISION_NOTES = (
+    N_("automatisch opgeslagen"), N_("geïmporteerd"), N_("gepubliceerd"), N_("teruggezet naar concept"),
+    N_("gearchiveerd"), N_("wijziging ter beoordeling"), N_("toestemming verlopen"),
+    N_("contactpersoon gewist"), N_("via API"), N_("hersteld uit versie %(number)s"),
+    N_("gemaakt van een antwoord op vraag %(number)s"), N_("gevolgd van %(source)s"),
+    N_("niet meer openbaar bij %(source)s"),
+)
+
+
+def revision_note(note: str | None) -> str:
+    """A revision's stored note in the interface language."""
+    return stored_text(note, REVISION_NOTES)
+
+
+def listing_feed() -> dict | None:
+    """The Atom feed of the listing page being rendered (type, theme, phase,
+    municipality or search), as ``{"url", "title"}``; None on other pages and
+    for profiles (feeds hold public practices and lessons only). The feed
+    URLs are those of ``portal.web.feeds``."""
+    from flask import request
+    from flask_babel import gettext as _
+
+    from .. import search
+
+    endpoint = request.endpoint or ""
+    args = request.view_args or {}
+    try:
+        if endpoint == "web.browse_type" and args.get("type_path") in ("werkwijzen", "lessen"):
+            return {"url": url_for("feeds.by_type", type_path=args["type_path"]),
+                    "title": _("Atom-feed van deze lijst")}
+        if endpoint == "web.browse_theme":
+            return {"url": url_for("feeds.by_theme", theme=args["theme"]), "title": _("Atom-feed van dit thema")}
+        if endpoint == "web.browse_phase":
+            return {"url": url_for("feeds.by_phase", phase=args["phase"]), "title": _("Atom-feed van deze fase")}
+        if endpoint == "web.browse_municipality":
+            return {"url": url_for("feeds.by_municipality", code=args["code"]),
+                    "title": _("Atom-feed van deze gemeente")}
+        if endpoint == "web.search_page":
+            query = {name: request.args.getlist(name) for name in search.FILTER_FIELDS if request.args.getlist(name)}
+            if request.args.get("q", "").strip():
+                query["q"] = request.args.get("q", "")[:500]
+            return {"url": url_for("feeds.by_search", **query), "title": _("Atom-feed van deze zoekopdracht")}
+    except Exception:  # a listing page without its view argument: no feed, never a broken page
+        return None
+    return None
 
 
 def _date(value, fmt: str = "long") -> str:
@@ -81,10 +132,16 @@ def register(app) -> None:
     app.jinja_env.filters["label"] = _label
     app.jinja_env.filters["nldate"] = _date
     app.jinja_env.filters["language"] = _language
+    from ..services.notifications import display_message
+
+    app.jinja_env.filters["notification_text"] = display_message
+    app.jinja_env.filters["revision_note"] = revision_note
     app.jinja_env.globals.update(
         item_url=item_url,
         toggle_filter_url=toggle_filter_url,
         page_url=page_url,
+        listing_feed=listing_feed,
+        term_labels=lambda kind: {k: taxonomy.display_label(kind, k) for k in taxonomy.BUILTIN[kind]},
         TYPE_PATHS=TYPE_PATHS,
         taxonomy=taxonomy,
         can_edit=lambda item: permissions.can_edit(current_user, item),

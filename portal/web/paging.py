@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from flask_babel import gettext as _
 from werkzeug.routing import IntegerConverter, ValidationError
 
 #: The highest page number anyone can ask for; far beyond any real listing.
@@ -47,7 +48,7 @@ def parse_int(raw: str | None, default: int, lo: int = 1, hi: int = MAX_PAGE, cl
         return default
     digits = text[1:] if text[:1] in "+-" else text
     if not digits or not (digits.isascii() and digits.isdigit()):
-        raise BadNumber(f"'{text[:20]}' is geen geheel getal.")
+        raise BadNumber(_("'%(value)s' is geen geheel getal.", value=text[:20]))
     if len(text) > MAX_DIGITS:
         value = hi + 1 if text[:1] != "-" else lo - 1  # far out of range either way
     else:
@@ -56,7 +57,7 @@ def parse_int(raw: str | None, default: int, lo: int = 1, hi: int = MAX_PAGE, cl
         return value
     if clamp:
         return max(lo, min(hi, value))
-    raise BadNumber(f"Kies een getal van {lo} tot en met {hi}.")
+    raise BadNumber(_("Kies een getal van %(low)s tot en met %(high)s.", low=lo, high=hi))
 
 
 def int_arg(name: str, default: int = 1, lo: int = 1, hi: int = MAX_PAGE,

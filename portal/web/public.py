@@ -27,8 +27,13 @@ PUBLIC_ENDPOINTS = frozenset({
     "network.meetings", "network.meeting", "network.meeting_ics", "network.region_ics",
     "collections.index", "collections.view",
     "guide.index",
+    "follows.unsubscribe",  # the digest's one-click unsubscribe: a signed token authenticates (issue #9)
+    "language.switch",  # the header's language switch (a cookie only; issue #8)
     # getting in (and out)
     "auth.login", "auth.login_code", "auth.reset_password", "auth.logout",
+    "signup.form", "signup.sent", "signup.confirm", "signup.confirm_post",  # issue #9
+    "signup.confirm_request", "signup.confirm_request_post",  # an access request's address link (issue #9)
+    "auth.oidc_start", "auth.oidc_callback",  # single sign-on with a municipality (issue #7)
 })
 
 #: Blueprints that authenticate each request themselves.

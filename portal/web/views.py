@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 
 from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
 
@@ -21,7 +23,7 @@ from .filters import PATH_TYPES, TYPE_PATHS, item_url
 from .resume import resumed_form
 
 PHASES = list(taxonomy.BUILTIN["phase"])
-TYPE_HEADINGS = {"practice": "Werkwijzen", "lesson": "Geleerde lessen", "profile": "Sleutelfiguren"}
+TYPE_HEADINGS = {"practice": _l("Werkwijzen"), "lesson": _l("Geleerde lessen"), "profile": _l("Sleutelfiguren")}
 MAX_QUERY = 500
 
 
@@ -79,13 +81,17 @@ def search_page(preset: dict[str, list[str]] | None = None, heading: str | None 
         filters[name] = values
     page = _int_arg("pagina", 1)
     sort = request.args.get("sorteer", "relevance")
-    result = search.search(current_user, text, filters=filters, page=page,
+    result = search.search(current_user, text, filters=filters, page=page, questions=True,
                            per_page=10, sort=sort if sort in search.SORTS else "relevance")
     if page > result.pages:  # beyond the last page: show the last one, not "Pagina 1000 van 2"
         page = result.pages
-        result = search.search(current_user, text, filters=filters, page=page,
+        result = search.search(current_user, text, filters=filters, page=page, questions=True,
                                per_page=10, sort=sort if sort in search.SORTS else "relevance")
     people_service.record_profile_search(current_user, [h.id for h in result.hits if h.type == "profile"])
+    from ..search.suggestions import few_results, suggest_experts  # issue #9: nothing found
+
+    few = few_results(text, result.total, result.facets.get("type", {}).get("question", 0))
+    experts = suggest_experts(current_user, text) if few else []
     if preset is None and page == 1 and (text.strip() or filters):  # issue #9: anonymous statistics
         from ..services.insight import log_search
 
@@ -93,7 +99,7 @@ def search_page(preset: dict[str, list[str]] | None = None, heading: str | None 
     return render_template(
         "web/search.html", result=result, q=text, filters=filters, sort=sort,
         names=_facet_names(result.facets), heading=heading, too_long=too_long,
-        preset=preset or {},
+        preset=preset or {}, few=few, experts=experts,
     )
 
 
@@ -102,29 +108,32 @@ def browse_type(type_path: str):
     item_type = PATH_TYPES[type_path]
     if item_type == "profile" and not current_user.is_authenticated:
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
-    return search_page(preset={"type": [item_type]}, heading=TYPE_HEADINGS[item_type])
+    return search_page(preset={"type": [item_type]}, heading=str(TYPE_HEADINGS[item_type]))
 
 
 def _term_label(kind: str, key: str) -> str:
-    """The Dutch label of ``key`` in the controlled list ``kind`` (built in,
-    or added by a library's taxonomy.yaml: ``TaxonomyTerm``); 404 for a key
-    in neither, so no page exists for a made-up theme or phase."""
+    """The label of ``key`` in the controlled list ``kind`` in the interface
+    language (built in, or added by a library's taxonomy.yaml:
+    ``TaxonomyTerm``); 404 for a key in neither, so no page exists for a
+    made-up theme or phase."""
     if key in taxonomy.BUILTIN[kind]:
-        return taxonomy.label(kind, key)
+        return taxonomy.display_label(kind, key)
     term = db.session.scalar(select(TaxonomyTerm).where(TaxonomyTerm.kind == kind, TaxonomyTerm.key == key))
     if term is None:
         abort(404)
+    if taxonomy.interface_language() == "en" and term.label_en:
+        return term.label_en
     return term.label_nl or key
 
 
 @bp.route("/fasen/<phase>")
 def browse_phase(phase: str):
-    return search_page(preset={"phase": [phase]}, heading="Fase: " + _term_label("phase", phase))
+    return search_page(preset={"phase": [phase]}, heading=_("Fase: %(label)s", label=_term_label("phase", phase)))
 
 
 @bp.route("/themas/<theme>")
 def browse_theme(theme: str):
-    return search_page(preset={"theme": [theme]}, heading="Thema: " + _term_label("theme", theme))
+    return search_page(preset={"theme": [theme]}, heading=_("Thema: %(label)s", label=_term_label("theme", theme)))
 
 
 @bp.route("/gemeenten")
@@ -142,7 +151,7 @@ def browse_municipality(code: str):
     muni = db.session.scalar(select(Municipality).where(Municipality.cbs_code == code.upper()))
     if muni is None:
         abort(404)
-    return search_page(preset={"municipality": [muni.cbs_code]}, heading="Gemeente " + muni.name)
+    return search_page(preset={"municipality": [muni.cbs_code]}, heading=_("Gemeente %(name)s", name=muni.name))
 
 
 @bp.route("/over")
@@ -186,6 +195,8 @@ def item(type_path: str, slug: str):
     if obj.contact:
         found = item_service.items_by_slugs(current_user, [obj.contact], types=("profile",))
         contact = found[0] if found else None
+        if contact is not None:  # the privacy audit (issue #5): the page names the person
+            people_service.record_profiles_shown(current_user, [contact], "contact_link")
     related_items = item_service.items_by_slugs(current_user, obj.related or [], types=("practice", "lesson"))
     try:
         similar = [h for h in search.related(current_user, obj, limit=5)
@@ -262,10 +273,13 @@ def _privacy_warnings(item_type: str, values: dict, body: str) -> list[str]:
 
 
 def _contact_choices() -> list[Item]:
-    """Published profiles the current user may see, for the contact field."""
+    """Published profiles the current user may see, for the contact field
+    (their names are on the page: written to the privacy audit, issue #5)."""
     rows = db.session.scalars(select(Item).where(Item.type == "profile", Item.status == "published")
                               .order_by(Item.title)).all()
-    return [p for p in rows if permissions.can_view(current_user, p)]
+    shown = [p for p in rows if permissions.can_view(current_user, p)]
+    people_service.record_profiles_shown(current_user, shown, "contact_choices")
+    return shown
 
 
 def _values_of(obj: Item, meta: dict | None = None) -> dict:
@@ -346,10 +360,10 @@ def _save(item_type: str, obj: Item | None):
                              conflict=change if change is not None and not permissions.can_publish(current_user, current)
                              else current), 409
     if obj is not None and saved.status == "published" and not permissions.can_publish(current_user, saved):
-        flash("Uw wijziging is opgeslagen en wacht op beoordeling door een regionale coördinator. "
-              "Tot die tijd blijft de gepubliceerde versie zichtbaar.", "success")
+        flash(_("Uw wijziging is opgeslagen en wacht op beoordeling door een regionale coördinator. "
+                "Tot die tijd blijft de gepubliceerde versie zichtbaar."), "success")
         return redirect(item_url(saved.type, saved.slug))
-    flash("Opgeslagen." if saved.status == "published" else "Opgeslagen als concept.", "success")
+    flash(_("Opgeslagen.") if saved.status == "published" else _("Opgeslagen als concept."), "success")
     return redirect(item_url(saved.type, saved.slug))
 
 
@@ -359,7 +373,8 @@ def publish(type_path: str, slug: str):
     obj = item_service.get_item(current_user, PATH_TYPES[type_path], slug)
     status = "draft" if request.form.get("action") == "unpublish" else "published"
     item_service.set_status(current_user, obj, status)
-    flash("Gepubliceerd: het item is nu vindbaar." if status == "published" else "Teruggezet naar concept.", "success")
+    flash(_("Gepubliceerd: het item is nu vindbaar.") if status == "published" else _("Teruggezet naar concept."),
+          "success")
     return redirect(item_url(obj.type, obj.slug))
 
 
