@@ -11,7 +11,10 @@ The index is derived from the database and can always be rebuilt from it:
 * :func:`rebuild` builds a fresh index in a new generation folder and swaps
   it in by rewriting ``CURRENT`` atomically;
 * every query ANDs the caller's permission labels in (CKAN's design), so a
-  restricted item is never found, counted in a facet, or snippeted;
+  restricted item is never found, counted in a facet, or snippeted; ranking
+  statistics (idf, average field lengths) come from the caller's visible
+  documents too (:func:`visible_weighting`), so a hidden item changes no
+  score or order either;
 * questions to the network and their answers are documents too (type
   ``question``, id ``q-<id>``, label :data:`QUESTION_LABEL`), found only by
   callers that ask for them (``questions=True``) and may read the question
