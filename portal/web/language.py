@@ -37,8 +37,10 @@ def select_locale() -> str:
 
 def _safe_next(target: str | None) -> str:
     """A local path to go back to (never another site): ``next`` when it is a
-    path on this site, else the home page."""
-    if target:
+    path on this site without control characters (a CR/LF would make the
+    ``Location`` header fail with a 500; a tab is dropped by browsers, which
+    turns ``/\t/evil`` into ``//evil``), else the home page."""
+    if target and not any(ord(c) < 0x20 or ord(c) == 0x7F for c in target):
         parts = urlsplit(target)
         if not parts.scheme and not parts.netloc and target.startswith("/") and not target.startswith("//") \
                 and "\\" not in target:
