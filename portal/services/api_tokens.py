@@ -11,6 +11,7 @@ import hashlib
 import secrets
 from typing import Any
 
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from .. import permissions
@@ -56,10 +57,10 @@ def create_token(actor: Any, user: User, name: str = "", *, password: str | None
     from .items import SYSTEM
 
     if not _may_manage(actor, user):
-        raise PermissionDenied("U mag geen sleutel voor deze gebruiker maken.")
+        raise PermissionDenied(_("U mag geen sleutel voor deze gebruiker maken."))
     name = (name or "").strip()
     if len(name) > MAX_NAME:
-        raise ValidationFailed({"name": [f"De naam van de sleutel is te lang (hoogstens {MAX_NAME} tekens)."]})
+        raise ValidationFailed({"name": [_("De naam van de sleutel is te lang (hoogstens %(n)s tekens).", n=MAX_NAME)]})
     if actor is not SYSTEM:
         accounts.reauthenticate(actor, password, field="password", reason="api_token_create")
     begin_write()
@@ -67,7 +68,7 @@ def create_token(actor: Any, user: User, name: str = "", *, password: str | None
                                .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None)))
     if active >= MAX_ACTIVE:
         db.session.rollback()
-        raise ValidationFailed({"name": [f"U hebt al {MAX_ACTIVE} actieve sleutels; trek er eerst een in."]})
+        raise ValidationFailed({"name": [_("U hebt al %(n)s actieve sleutels; trek er eerst een in.", n=MAX_ACTIVE)]})
     token = secrets.token_urlsafe(32)
     row = ApiToken(user_id=user.id, name=name, token_hash=hash_token(token), prefix=token[:8])
     db.session.add(row)
@@ -99,7 +100,7 @@ def list_tokens(actor: Any, user: User) -> list[ApiToken]:
     """``user``'s tokens, newest first (revoked ones included). Raises
     ``PermissionDenied`` for anyone but the user, an admin or the system."""
     if not _may_manage(actor, user):
-        raise PermissionDenied("U mag de sleutels van deze gebruiker niet zien.")
+        raise PermissionDenied(_("U mag de sleutels van deze gebruiker niet zien."))
     return list(db.session.scalars(select(ApiToken).where(ApiToken.user_id == user.id)
                                    .order_by(ApiToken.created_at.desc(), ApiToken.id.desc())))
 
@@ -111,7 +112,7 @@ def revoke_token(actor: Any, token_id: int) -> ApiToken:
     begin_write()
     row = db.session.get(ApiToken, token_id)
     if row is None or not _may_manage(actor, row.user):
-        raise NotFound("Deze sleutel bestaat niet.")
+        raise NotFound(_("Deze sleutel bestaat niet."))
     if row.revoked_at is None:
         row.revoked_at = utcnow()
         audit(actor, "api_token.revoke", row.user.email, token_id=row.id, prefix=row.prefix)

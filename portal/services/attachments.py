@@ -20,6 +20,7 @@ from typing import Any, BinaryIO
 
 import filetype
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from .. import permissions
@@ -71,7 +72,7 @@ def add_attachment(actor: Any, item: Item, stream: BinaryIO | None, filename: st
     ``ValidationFailed({"bijlage": [...]})`` (no file, too large, type not
     allowed); nothing is written then."""
     if not permissions.can_attach(actor, item):
-        raise PermissionDenied("U mag aan dit item geen bijlagen toevoegen.")
+        raise PermissionDenied(_("U mag aan dit item geen bijlagen toevoegen."))
     data = stream.read(MAX_BYTES + 1) if stream is not None else b""
     mime = check_content(data)
     stored, path = store_bytes(data)
@@ -96,14 +97,14 @@ def check_content(data: bytes) -> str:
     ``MAX_BYTES`` or not one of ``ALLOWED``. The one check for uploads and
     for ``portal import`` alike."""
     if not data:
-        raise ValidationFailed({FIELD: ["Kies een bestand om toe te voegen."]})
+        raise ValidationFailed({FIELD: [_("Kies een bestand om toe te voegen.")]})
     if len(data) > MAX_BYTES:
-        raise ValidationFailed({FIELD: ["Het bestand is groter dan 10 MB."]})
+        raise ValidationFailed({FIELD: [_("Het bestand is groter dan 10 MB.")]})
     kind = filetype.guess(data)
     mime = kind.mime if kind is not None else ""
     if mime not in ALLOWED:
-        raise ValidationFailed({FIELD: ["Dit soort bestand kan niet als bijlage: alleen PDF, ODT, DOCX, PNG of JPEG "
-                                        "(gecontroleerd aan de inhoud, niet aan de naam)."]})
+        raise ValidationFailed({FIELD: [_("Dit soort bestand kan niet als bijlage: alleen PDF, ODT, DOCX, PNG of "
+                                          "JPEG (gecontroleerd aan de inhoud, niet aan de naam).")]})
     return mime
 
 
@@ -126,10 +127,10 @@ def get_attachment(user: Any, item: Item, attachment_id: int) -> tuple[Attachmen
     """``(attachment, path on disk)`` when ``user`` may see ``item``; ``NotFound`` otherwise."""
     att = db.session.get(Attachment, attachment_id)
     if att is None or att.item_id != item.id or not permissions.can_view(user, item):
-        raise NotFound("Deze bijlage bestaat niet of u mag haar niet zien.")
+        raise NotFound(_("Deze bijlage bestaat niet of u mag haar niet zien."))
     path = os.path.join(storage_dir(), att.stored_name)
     if not os.path.isfile(path):
-        raise NotFound("Het bestand van deze bijlage ontbreekt.")
+        raise NotFound(_("Het bestand van deze bijlage ontbreekt."))
     return att, path
 
 
@@ -138,9 +139,9 @@ def remove_attachment(actor: Any, item: Item, attachment_id: int) -> None:
     begin_write()
     att = db.session.get(Attachment, attachment_id)
     if att is None or att.item_id != item.id:
-        raise NotFound("Deze bijlage bestaat niet.")
+        raise NotFound(_("Deze bijlage bestaat niet."))
     if not permissions.can_attach(actor, item):
-        raise PermissionDenied("U mag bijlagen van dit item niet verwijderen.")
+        raise PermissionDenied(_("U mag bijlagen van dit item niet verwijderen."))
     stored = att.stored_name
     db.session.delete(att)
     audit(actor, "attachment.remove", f"{item.type}/{item.slug}", filename=att.filename)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
@@ -146,12 +147,12 @@ def set_progress(actor: Any, municipality: Municipality | None, step: str, state
     step or state; nothing is written then."""
     begin_write()
     if not permissions.can_mark_progress(actor, municipality):
-        raise PermissionDenied("U kunt alleen de voortgang van uw eigen gemeente bijhouden.")
+        raise PermissionDenied(_("U kunt alleen de voortgang van uw eigen gemeente bijhouden."))
     errors: dict[str, list[str]] = {}
     if step not in taxonomy.BUILTIN["step"]:
-        errors["step"] = [f"Onbekende stap '{str(step)[:10]}'. Kies een stap van 1.1 tot en met 3.3."]
+        errors["step"] = [_("Onbekende stap '%(step)s'. Kies een stap van 1.1 tot en met 3.3.", step=str(step)[:10])]
     if state not in PROGRESS_STATES:
-        errors["state"] = ["Kies bij 'Stand' niet begonnen, bezig of gereed."]
+        errors["state"] = [_("Kies bij 'Stand' niet begonnen, bezig of gereed.")]
     if errors:
         raise ValidationFailed(errors)
     row = db.session.scalar(select(GuideProgress).where(GuideProgress.municipality_id == municipality.id,

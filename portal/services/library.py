@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from flask_babel import gettext as _
 from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -73,7 +74,7 @@ def import_library(actor: Any, folder: str | Path, progress=None) -> ImportRepor
     anyone but an admin (or the system).
     """
     if actor is not SYSTEM and not permissions.can_administer(actor):
-        raise PermissionDenied("Alleen een beheerder mag een bibliotheek importeren.")
+        raise PermissionDenied(_("Alleen een beheerder mag een bibliotheek importeren."))
     folder = Path(folder)
     report = ImportReport()
     if not folder.is_dir():
@@ -209,23 +210,23 @@ def create_user(actor: Any, email: str, role: str, *, name: str = "", password: 
     from ..models.users import ALL_ROLES as ROLES
 
     if actor is not SYSTEM and not permissions.can_administer(actor):
-        raise PermissionDenied("Alleen een beheerder mag gebruikers aanmaken.")
+        raise PermissionDenied(_("Alleen een beheerder mag gebruikers aanmaken."))
     begin_write()
     errors: dict[str, list[str]] = {}
     email = (email or "").strip().lower()
     from ..validation import valid_email
 
     if not valid_email(email):
-        errors["email"] = ["Vul een geldig e-mailadres in."]
+        errors["email"] = [_("Vul een geldig e-mailadres in.")]
     elif db.session.scalar(select(User).where(User.email == email)):
-        errors["email"] = ["Er is al een gebruiker met dit e-mailadres."]
+        errors["email"] = [_("Er is al een gebruiker met dit e-mailadres.")]
     if role not in ROLES:
-        errors["role"] = [f"Onbekende rol '{role}'; kies uit {', '.join(ROLES)}."]
+        errors["role"] = [_("Onbekende rol '%(role)s'; kies uit %(roles)s.", role=role, roles=", ".join(ROLES))]
     muni = None
     if municipality:
         muni = vocabulary().resolve_municipality(municipality)
         if muni is None:
-            errors["municipality"] = [f"Onbekende gemeente '{municipality}'."]
+            errors["municipality"] = [_("Onbekende gemeente '%(name)s'.", name=municipality)]
     if password is not None:
         from .accounts import password_problems
 
@@ -254,10 +255,10 @@ def set_region(actor: Any, name: str, municipalities: list[str]) -> tuple[Region
     from ..errors import ValidationFailed
 
     if actor is not SYSTEM and not permissions.can_administer(actor):
-        raise PermissionDenied("Alleen een beheerder mag regio's indelen.")
+        raise PermissionDenied(_("Alleen een beheerder mag regio's indelen."))
     name = (name or "").strip()
     if not name or len(name) > 200:
-        raise ValidationFailed({"name": ["Geef de regio een naam van hoogstens 200 tekens."]})
+        raise ValidationFailed({"name": [_("Geef de regio een naam van hoogstens 200 tekens.")]})
     begin_write()
     resolve = vocabulary().resolve_municipality
     found, unknown = [], []
@@ -266,7 +267,7 @@ def set_region(actor: Any, name: str, municipalities: list[str]) -> tuple[Region
         (found.append(m) if m is not None else unknown.append(value))
     if unknown:
         db.session.rollback()
-        raise ValidationFailed({"municipality": [f"Onbekende gemeente '{u}'." for u in unknown]})
+        raise ValidationFailed({"municipality": [_("Onbekende gemeente '%(name)s'.", name=u) for u in unknown]})
     region = db.session.scalar(select(Region).where(Region.name == name))
     if region is None:
         region = Region(name=name)

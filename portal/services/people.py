@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from flask_babel import gettext as _
 from sqlalchemy import String, cast, delete, or_, select, update
 
 from .. import permissions, search
@@ -53,7 +54,7 @@ def _target(item_id: int) -> str:
 def _get_profile(profile_id: int) -> Item:
     item = db.session.get(Item, profile_id)
     if item is None or item.type != "profile":
-        raise NotFound("Dit profiel bestaat niet.")
+        raise NotFound(_("Dit profiel bestaat niet."))
     return item
 
 
@@ -172,7 +173,7 @@ def privacy_overview(actor: Any, days: int = 30) -> list[ProfileActivity]:
     listed it by name; busiest first.
     Raises ``PermissionDenied`` for anyone but the privacy officer."""
     if not permissions.can_read_privacy_log(actor):
-        raise PermissionDenied("Alleen de privacyfunctionaris mag het privacylogboek lezen.")
+        raise PermissionDenied(_("Alleen de privacyfunctionaris mag het privacylogboek lezen."))
     since = utcnow() - timedelta(days=days)
     profiles = {p.id: p for p in db.session.scalars(select(Item).where(Item.type == "profile"))}
     stats = {pid: ProfileActivity(pid, p.title, p.slug) for pid, p in profiles.items()}
@@ -204,7 +205,7 @@ def privacy_log(actor: Any, profile_id: int, days: int = 365) -> tuple[Item, lis
     ``"systeem"``). Privacy officer only (``PermissionDenied``); ``NotFound``
     for an unknown profile."""
     if not permissions.can_read_privacy_log(actor):
-        raise PermissionDenied("Alleen de privacyfunctionaris mag het privacylogboek lezen.")
+        raise PermissionDenied(_("Alleen de privacyfunctionaris mag het privacylogboek lezen."))
     profile = _get_profile(profile_id)
     since = utcnow() - timedelta(days=days)
     users = {u.id: u.email for u in db.session.scalars(select(User))}
@@ -246,7 +247,7 @@ def find_experts(actor: Any, text: str = "", *, languages: list[str] | None = No
     written to the privacy audit. Members only (``PermissionDenied``).
     """
     if not getattr(actor, "is_authenticated", False):
-        raise PermissionDenied("Log in om sleutelfiguren te zoeken.")
+        raise PermissionDenied(_("Log in om sleutelfiguren te zoeken."))
     filters = {"type": ["profile"]}
     for name, values in (("profile_language", languages), ("key_figure_type", key_figure_types),
                          ("region", regions)):
@@ -330,7 +331,7 @@ def _contains(words: list[str], needle: tuple[str, ...]) -> bool:
 
 
 def personal_data_warnings(text: str, names: list[str]) -> list[str]:
-    """Dutch warnings about personal data in ``text`` (a practice or lesson
+    """Warnings (interface language; Dutch outside a request) about personal data in ``text`` (a practice or lesson
     before publishing): phone numbers, e-mail addresses, and any of ``names``
     (display names of people with a profile) as whole words, ignoring case
     and what separates the words ("Gerrit-Jan" also finds "gerrit jan").
@@ -343,9 +344,9 @@ def personal_data_warnings(text: str, names: list[str]) -> list[str]:
     text = text or ""
     warnings = []
     for match in dict.fromkeys(m.group(0).strip() for m in PHONE_RE.finditer(text)):
-        warnings.append(f"De tekst bevat een telefoonnummer ({match}).")
+        warnings.append(_("De tekst bevat een telefoonnummer (%(match)s).", match=match))
     for match in dict.fromkeys(m.group(0) for m in EMAIL_RE.finditer(text)):
-        warnings.append(f"De tekst bevat een e-mailadres ({match}).")
+        warnings.append(_("De tekst bevat een e-mailadres (%(match)s).", match=match))
     wanted = {n.strip(): tuple(_words(n.strip().casefold()))
               for n in names if n and len(n.strip()) >= 3}
     wanted = {name: words for name, words in wanted.items() if words}
@@ -354,9 +355,9 @@ def personal_data_warnings(text: str, names: list[str]) -> list[str]:
         present = set(words)
         for name, name_words in wanted.items():
             if all(w in present for w in name_words) and _contains(words, name_words):
-                warnings.append(f"De tekst noemt {name}, die een profiel als sleutelfiguur heeft.")
+                warnings.append(_("De tekst noemt %(name)s, die een profiel als sleutelfiguur heeft.", name=name))
     if warnings:
-        warnings.append("Staat de persoon hier zelf achter? Noem geen gegevens die iemand kunnen schaden.")
+        warnings.append(_("Staat de persoon hier zelf achter? Noem geen gegevens die iemand kunnen schaden."))
     return warnings
 
 
@@ -436,11 +437,11 @@ def request_introduction(actor: Any, profile: Item, message: str) -> Introductio
     message = (message or "").replace("\r\n", "\n").strip()
     begin_write()
     if not permissions.can_request_introduction(actor, profile):
-        raise PermissionDenied("U kunt voor dit profiel geen introductie vragen.")
+        raise PermissionDenied(_("U kunt voor dit profiel geen introductie vragen."))
     if len(message) < 10:
-        raise ValidationFailed({"message": ["Schrijf in een paar zinnen wie u bent en waarvoor u contact zoekt."]})
+        raise ValidationFailed({"message": [_("Schrijf in een paar zinnen wie u bent en waarvoor u contact zoekt.")]})
     if len(message) > MAX_MESSAGE:
-        raise ValidationFailed({"message": [f"Uw bericht is te lang: hoogstens {MAX_MESSAGE} tekens."]})
+        raise ValidationFailed({"message": [_("Uw bericht is te lang: hoogstens %(n)s tekens.", n=MAX_MESSAGE)]})
     req = IntroductionRequest(profile_id=profile.id, requester_id=actor.id, message=message)
     db.session.add(req)
     _notify(_curators_of(profile), "introduction_request",
@@ -455,7 +456,7 @@ def introductions_for(actor: Any) -> list[IntroductionRequest]:
     """Requests about profiles ``actor`` handles (curators of the region,
     admins), open ones first, then newest first."""
     if not permissions.can_curate(actor):
-        raise PermissionDenied("Alleen een regionale coördinator ziet introductieverzoeken.")
+        raise PermissionDenied(_("Alleen een regionale coördinator ziet introductieverzoeken."))
     rows = db.session.scalars(select(IntroductionRequest).order_by(IntroductionRequest.created_at.desc()))
     return sorted((r for r in rows if permissions.can_handle_introductions(actor, r.profile)),
                   key=lambda r: r.status != "open")
@@ -469,9 +470,9 @@ def handle_introduction(actor: Any, request_id: int, action: str) -> Introductio
     begin_write()
     req = db.session.get(IntroductionRequest, request_id)
     if req is None or not permissions.can_handle_introductions(actor, req.profile):
-        raise NotFound("Dit verzoek bestaat niet of is niet voor u.")
+        raise NotFound(_("Dit verzoek bestaat niet of is niet voor u."))
     if action not in ("forward", "decline"):
-        raise ValidationFailed({"action": [f"Onbekende handeling '{action[:40]}'."]})
+        raise ValidationFailed({"action": [_("Onbekende handeling '%(action)s'.", action=action[:40])]})
     req.status = "forwarded" if action == "forward" else "declined"
     req.handled_at = utcnow()
     req.handled_by_id = actor.id
@@ -530,7 +531,7 @@ def export_person(actor: Any, profile_id: int) -> dict[str, Any]:
     table referring to it). Admins only (``PermissionDenied``); the export
     itself is logged."""
     if not permissions.can_manage_person_data(actor):
-        raise PermissionDenied("Alleen een beheerder mag de gegevens van een persoon uitvoeren.")
+        raise PermissionDenied(_("Alleen een beheerder mag de gegevens van een persoon uitvoeren."))
     begin_write()
     item = _get_profile(profile_id)
     users = {u.id: u.email for u in db.session.scalars(select(User))}
@@ -586,7 +587,7 @@ def erase_person(actor: Any, profile_id: int) -> None:
     an erasure happened, by whom, without any data. Admins only
     (``PermissionDenied``); ``NotFound`` for an unknown profile."""
     if not permissions.can_manage_person_data(actor):
-        raise PermissionDenied("Alleen een beheerder mag een persoon wissen.")
+        raise PermissionDenied(_("Alleen een beheerder mag een persoon wissen."))
     begin_write()
     item = _get_profile(profile_id)
     slug = item.slug
@@ -687,7 +688,7 @@ def erasure_preview(actor: Any, profile_id: int) -> ErasurePreview:
     referring to it) are left out. Admins only (``PermissionDenied``);
     ``NotFound`` for an unknown profile. Reads only."""
     if not permissions.can_manage_person_data(actor):
-        raise PermissionDenied("Alleen een beheerder mag een persoon wissen.")
+        raise PermissionDenied(_("Alleen een beheerder mag een persoon wissen."))
     item = _get_profile(profile_id)
     needles = redaction.needles_for(item)
     refs: dict[str, list[str]] = {}
@@ -732,7 +733,7 @@ def _remove_files(paths: list[str]) -> None:
 def profiles_for_admin(actor: Any) -> list[Item]:
     """Every profile (any status) by name, for the person-rights page. Admins only."""
     if not permissions.can_manage_person_data(actor):
-        raise PermissionDenied("Alleen een beheerder mag dit zien.")
+        raise PermissionDenied(_("Alleen een beheerder mag dit zien."))
     return sorted(db.session.scalars(select(Item).where(Item.type == "profile")), key=lambda i: i.title.casefold())
 
 
