@@ -9,11 +9,13 @@ from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, UniqueConstr
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
+from ..i18n import N_
 from .base import utcnow
 from .places import Municipality
 
 #: Where a municipality stands on a sub-step, in order.
-PROGRESS_STATES = {"niet-begonnen": "Niet begonnen", "bezig": "Bezig", "gereed": "Gereed"}
+#: labels marked for extraction (``N_``) and translated where shown (``_(label)``)
+PROGRESS_STATES = {"niet-begonnen": N_("Niet begonnen"), "bezig": N_("Bezig"), "gereed": N_("Gereed")}
 
 
 class SearchLogEntry(db.Model):

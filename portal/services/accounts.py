@@ -494,8 +494,9 @@ def deployment_problems(config) -> tuple[list[str], list[str]]:
     for key, tenant in sorted((config.get("OIDC_TENANTS") or {}).items()):
         for field in ("issuer", "discovery_url"):
             if not str(tenant.get(field, "")).startswith("https://"):
+                variable = f"PORTAL_OIDC_{key.upper()}_{field.upper()}"
                 errors.append(_("%(name)s begint niet met https://: de inlog via de gemeente moet over TLS gaan.",
-                                name=f"PORTAL_OIDC_{key.upper()}_{field.upper()}"))
+                                name=variable))
     from ..links import base_url_problem  # links in e-mails never come from the Host header
 
     if (problem := base_url_problem(config)) is not None:
