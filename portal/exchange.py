@@ -258,7 +258,8 @@ def read_attachments(path: Path, item_type: str, entries: Any,
         if resolved.stat().st_size > MAX_BYTES:
             problems.append(problem(f"Bijlage '{entry}': het bestand is groter dan 10 MB."))
             continue
-        data = resolved.read_bytes()
+        with open(resolved, "rb") as fh:  # at most one byte past the limit, even if the file grew meanwhile
+            data = fh.read(MAX_BYTES + 1)
         try:
             mime = check_content(data)
         except ValidationFailed as exc:
@@ -341,12 +342,52 @@ def stage_attachments(actor: Any, item: Any, wanted: list[tuple[str, bytes, str]
     return staged
 
 
+def write_private_file(root: Path, relative: str, data: bytes) -> Path:
+    """Write ``data`` to ``root/relative`` (``relative`` like
+    ``practices/plan/x.pdf``), readable by the portal's user only from the
+    moment it exists (created 0600, never chmod-ed afterwards) and never
+    outside ``root``: every folder below ``root`` is opened without following
+    symlinks (``O_NOFOLLOW``, relative to its parent's descriptor), missing
+    ones are made 0700, and a file already there is replaced by a new one
+    (``O_EXCL``), so a symlink or someone else's file planted in an export
+    folder such as ``/tmp/bibliotheek`` is never written through (CWE-59,
+    CWE-377). Raises ``OSError`` (e.g. ``ELOOP`` for a planted symlink)."""
+    import os
+
+    parts = [p for p in relative.split("/") if p]
+    if not parts or any(p in (".", "..") for p in parts):
+        raise ValueError(f"not a relative path inside the export folder: {relative!r}")
+    flags = os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_NOFOLLOW", 0)
+    root.mkdir(parents=True, exist_ok=True)
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for name in parts[:-1]:
+            try:
+                os.mkdir(name, 0o700, dir_fd=fd)
+            except FileExistsError:
+                pass
+            child = os.open(name, flags, dir_fd=fd)
+            os.close(fd)
+            fd = child
+        try:
+            os.unlink(parts[-1], dir_fd=fd)
+        except FileNotFoundError:
+            pass
+        out = os.open(parts[-1], os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600,
+                      dir_fd=fd)
+        with os.fdopen(out, "wb") as fh:
+            fh.write(data)
+    finally:
+        os.close(fd)
+    return root.joinpath(*parts)
+
+
 def export_attachments(folder: Path, item: Any) -> list[str]:
-    """Copy ``item``'s attachments to ``folder/<type folder>/<slug>/<name>``;
+    """Copy ``item``'s attachments to ``folder/<type folder>/<slug>/<name>``
+    (through :func:`write_private_file`: 0600, never through a symlink);
     returns the entries for its ``attachments`` key (``<slug>/<name>``), in
     upload order; a name used twice gets a number (``2-plan.pdf``)."""
     import os
-    import shutil
 
     from sqlalchemy import select
 
@@ -366,10 +407,9 @@ def export_attachments(folder: Path, item: Any) -> list[str]:
             n += 1
             name = f"{n}-{att.filename}"
         used.add(name)
-        target_dir = folder / FOLDER_OF[item.type] / item.slug
-        target_dir.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, target_dir / name)
-        (target_dir / name).chmod(0o600)
+        with open(source, "rb") as fh:
+            data = fh.read()
+        write_private_file(folder, f"{FOLDER_OF[item.type]}/{item.slug}/{name}", data)
         entries.append(f"{item.slug}/{name}")
     return entries
 

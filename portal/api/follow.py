@@ -24,7 +24,6 @@ The source's answers are read with limits (``MAX_RESPONSE`` bytes,
 from __future__ import annotations
 
 import json
-import re
 import time
 import urllib.error
 import urllib.parse
@@ -51,8 +50,6 @@ MAX_DEPTH = 32
 TIMEOUT = 20
 #: Note of the revision with which a follow run withdraws an item the source no longer shows.
 WITHDRAWN_NOTE = "niet meer openbaar bij "
-_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.S)
-_JSON_BRACKET = re.compile(rb"[\[\]{}]")
 
 
 class FollowError(PortalError):
@@ -85,6 +82,23 @@ def normalise_base(url: str) -> str:
     return text
 
 
+class _SameSourceRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow a redirect only to the same scheme, host and port as the
+    request it answers: a source must not send the portal to another
+    address (an internal service, cloud metadata, ``ftp://``; SSRF, OWASP
+    ASVS 5.0 V1.3 / CWE-918), whose answer would be read as the source's."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        old, new = urllib.parse.urlsplit(req.full_url), urllib.parse.urlsplit(newurl)
+        if (new.scheme, new.netloc) != (old.scheme, old.netloc):
+            raise urllib.error.HTTPError(newurl, code, f"doorverwijzing naar een ander adres ({newurl[:200]})",
+                                         headers, fp)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+_OPENER = urllib.request.build_opener(_SameSourceRedirects)
+
+
 def http_json(url: str, retries: int = 4, sleep: Callable[[float], None] = time.sleep) -> Any:
     """GET ``url`` and parse JSON; raises ``FollowError`` on any failure.
     A 429 (the source's rate limit) is waited out: ``Retry-After`` seconds
@@ -93,7 +107,7 @@ def http_json(url: str, retries: int = 4, sleep: Callable[[float], None] = time.
                                                    "User-Agent": "kennisportaal-follow/1"})
     for attempt in range(retries + 1):
         try:
-            with urllib.request.urlopen(request, timeout=TIMEOUT) as response:  # nosec B310: scheme checked
+            with _OPENER.open(request, timeout=TIMEOUT) as response:  # nosec B310: scheme checked
                 raw = response.read(MAX_RESPONSE + 1)
             break
         except urllib.error.HTTPError as exc:
@@ -108,13 +122,27 @@ def http_json(url: str, retries: int = 4, sleep: Callable[[float], None] = time.
 
 def _nesting_depth(raw: bytes) -> int:
     """The deepest nesting of ``[`` and ``{`` in the JSON text ``raw``
-    (brackets inside strings do not count). Linear; never recursive."""
+    (brackets inside strings do not count). One pass over the bytes, never
+    recursive and never backtracking: a regex for the strings restarted at
+    every quote of an unterminated string (``"\\"\\"…``), quadratic time
+    that let a hostile source hang a follow run."""
     depth = deepest = 0
-    for bracket in _JSON_BRACKET.findall(_JSON_STRING.sub(b"", raw)):
-        if bracket in (b"[", b"{"):
+    in_string = escaped = False
+    for byte in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # closing quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
             depth += 1
-            deepest = max(deepest, depth)
-        else:
+            if depth > deepest:
+                deepest = depth
+        elif byte in (0x5D, 0x7D):  # ] }
             depth -= 1
     return deepest
 

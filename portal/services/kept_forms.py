@@ -11,6 +11,7 @@ that item (or create that type). Never in the browser's storage.
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 from datetime import timedelta
 from typing import Any
@@ -31,6 +32,13 @@ MAX_CHARS = 1_000_000
 SKIPPED = {"csrf_token"}
 
 
+def stored_size(kept: list[list[str]]) -> int:
+    """Characters the JSON column stores for ``kept``: ``json.dumps`` with
+    its ASCII escapes (what SQLAlchemy's ``JSON`` type writes), so one
+    astral character counts 12, not 1; the bound is on what lands on disk."""
+    return len(json.dumps(kept))
+
+
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
@@ -41,7 +49,7 @@ def keep_form(user_id: int, item_type: str, item: Item | None, fields: list[tupl
     ``None`` when there is nothing to keep (too big, unknown user). Expired
     kept forms are removed on the way; an audit row records the keeping."""
     kept = [[str(k), str(v)] for k, v in fields if k not in SKIPPED][:MAX_FIELDS]
-    if sum(len(k) + len(v) for k, v in kept) > MAX_CHARS:
+    if stored_size(kept) > MAX_CHARS:
         return None
     begin_write()
     now = utcnow()
@@ -109,9 +117,9 @@ def _kept_fields(fields: list[tuple[str, str]]) -> list[list[str]]:
 
 def fits_without_session(fields: list[tuple[str, str]]) -> bool:
     """Whether ``fields`` may be kept without a session (something to keep,
-    at most ``MAX_CHARS_WITHOUT_SESSION`` characters)."""
+    at most ``MAX_CHARS_WITHOUT_SESSION`` characters as stored: :func:`stored_size`)."""
     kept = _kept_fields(fields)
-    return bool(kept) and sum(len(k) + len(v) for k, v in kept) <= MAX_CHARS_WITHOUT_SESSION
+    return bool(kept) and stored_size(kept) <= MAX_CHARS_WITHOUT_SESSION
 
 
 def keep_form_without_session(endpoint: str, item_type: str, slug: str | None,
