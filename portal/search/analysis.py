@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 import threading
 import unicodedata
 
@@ -40,8 +41,11 @@ __all__ = [
     "compound_terms",
     "display_form",
     "dutch_analyzer",
+    "dutch_counts",
+    "dutch_positions",
     "fold",
     "plain_analyzer",
+    "plain_counts",
     "split_compound",
     "stem",
     "zipf",
@@ -512,3 +516,86 @@ class _SingleLetterFilter(Filter):
         for t in tokens:
             if len(t.text) > 1 or t.text.isdigit():
                 yield t
+
+
+# --------------------------------------------------------------------------
+# Index-time fast path (issue #3): the analyzers' output without the Token
+# machinery, one cached lookup per distinct word as written.
+# --------------------------------------------------------------------------
+
+#: The tokenizer's own pattern (``RegexTokenizer`` compiles it the same way).
+_WORD_RE = re.compile(WORD_PATTERN, re.UNICODE)
+
+
+@functools.lru_cache(maxsize=300_000)
+def _dutch_terms(token: str) -> tuple[str, ...]:
+    """What :func:`dutch_analyzer` makes of one token (a match of
+    :data:`WORD_PATTERN`, at most :data:`MAX_TOKEN_LEN` long): ``()`` for a
+    stop word, else the stem followed by its compound part stems."""
+    word = _fold_word(token)
+    if word in STOP_WORDS:
+        return ()
+    whole, parts = analyze_word(word)
+    return (whole, *parts)
+
+
+def dutch_positions(text: str) -> dict[str, list[int]]:
+    """``{term: [positions]}`` exactly as :func:`dutch_analyzer` indexes
+    ``text`` (terms in first-seen order, positions ascending).
+
+    Positions follow the analyzer: a token's position is its match index
+    minus the stop words before it (:class:`DutchStopFilter` renumbers);
+    overlong tokens are dropped but keep their place (:class:`FoldFilter`
+    does not renumber); compound part stems share the whole word's position.
+    """
+    poses: dict[str, list[int]] = {}
+    gap = 0
+    for pos, match in enumerate(_WORD_RE.finditer(text)):
+        token = match.group()
+        if len(token) > MAX_TOKEN_LEN:
+            continue
+        terms = _dutch_terms(token)
+        if not terms:
+            gap += 1
+            continue
+        pos -= gap
+        for term in terms:
+            found = poses.get(term)
+            if found is None:
+                poses[term] = [pos]
+            else:
+                found.append(pos)
+    return poses
+
+
+def dutch_counts(text: str) -> dict[str, int]:
+    """``{term: frequency}`` exactly as :func:`dutch_analyzer` indexes ``text``."""
+    counts: dict[str, int] = {}
+    get = counts.get
+    for token in _WORD_RE.findall(text):
+        if len(token) > MAX_TOKEN_LEN:
+            continue
+        for term in _dutch_terms(token):
+            counts[term] = get(term, 0) + 1
+    return counts
+
+
+@functools.lru_cache(maxsize=300_000)
+def _plain_term(token: str) -> str | None:
+    """What :func:`plain_analyzer` makes of one token: the folded word, or
+    None for a single letter (single digits are kept)."""
+    word = _fold_word(token)
+    return word if len(word) > 1 or word.isdigit() else None
+
+
+def plain_counts(text: str) -> dict[str, int]:
+    """``{term: frequency}`` exactly as :func:`plain_analyzer` indexes ``text``."""
+    counts: dict[str, int] = {}
+    get = counts.get
+    for token in _WORD_RE.findall(text):
+        if len(token) > MAX_TOKEN_LEN:
+            continue
+        term = _plain_term(token)
+        if term is not None:
+            counts[term] = get(term, 0) + 1
+    return counts

@@ -16,9 +16,10 @@ Field roles:
 * the remaining KEYWORD fields are facets and filters.
 """
 
-from whoosh import fields
+from whoosh import fields, formats
+from whoosh.system import pack_uint
 
-from .analysis import dutch_analyzer, plain_analyzer
+from .analysis import dutch_analyzer, dutch_counts, dutch_positions, plain_analyzer, plain_counts
 
 #: Facet fields: index field name -> label key used in the UI.
 FACET_FIELDS = (
@@ -34,6 +35,54 @@ FACET_FIELDS = (
 )
 
 
+class _FastText(fields.TEXT):
+    """A TEXT field whose ``index()`` computes its postings with a per-word
+    cached function instead of running the analyzer chain token by token
+    (issue #3: about a third of a full reindex went to Whoosh's Token objects
+    and generator filters). The postings are exactly those ``fields.TEXT``
+    yields with the same analyzer and format (``tests/test_search_reindex_speed.py``
+    compares both): the analyzer still serves queries, highlighting and any
+    call ``index()`` gets with options or a non-str value.
+
+    Subclasses set ``_counts(text) -> {term: freq}`` and, for phrase fields,
+    ``_positions(text) -> {term: [pos]}``. Module-level classes: Whoosh
+    pickles the schema into the index, so renaming them needs a rebuild.
+    """
+
+    _counts = None
+    _positions = None
+
+    def index(self, value, **kwargs):
+        """Yields ``(term utf-8 bytes, frequency, weight, encoded value)`` per
+        distinct term, like ``FieldType.index``."""
+        fmt = self.format
+        positional = type(fmt) is formats.Positions
+        if (kwargs or not isinstance(value, str) or (positional and self._positions is None)
+                or (not positional and type(fmt) is not formats.Frequency)):
+            return super().index(value, **kwargs)
+        boost = fmt.field_boost
+        if positional:
+            encode = fmt.encode
+            return [(term.encode("utf-8"), len(poses), float(len(poses)) * boost, encode(poses))
+                    for term, poses in type(self)._positions(value).items()]
+        return [(term.encode("utf-8"), freq, float(freq) * boost, pack_uint(freq))
+                for term, freq in type(self)._counts(value).items()]
+
+
+class DutchText(_FastText):
+    """``fields.TEXT`` with :func:`~.analysis.dutch_analyzer`, fast ``index()``."""
+
+    _counts = staticmethod(dutch_counts)
+    _positions = staticmethod(dutch_positions)
+
+
+class PlainText(_FastText):
+    """``fields.TEXT`` with :func:`~.analysis.plain_analyzer` and no phrases
+    (the ``spell`` field), fast ``index()``."""
+
+    _counts = staticmethod(plain_counts)
+
+
 def build_schema() -> fields.Schema:
     """Return a fresh Schema; analyzers are created once per call."""
     text = dutch_analyzer()
@@ -42,11 +91,11 @@ def build_schema() -> fields.Schema:
         id=fields.ID(stored=True, unique=True),
         type=fields.ID(stored=True),
         slug=fields.ID(stored=True),
-        title=fields.TEXT(analyzer=text, stored=True, phrase=True),
-        summary=fields.TEXT(analyzer=text, stored=True, phrase=False),
-        tags=fields.TEXT(analyzer=text, stored=False, phrase=False),
-        body=fields.TEXT(analyzer=text, stored=True, phrase=True),
-        spell=fields.TEXT(analyzer=plain, stored=False, phrase=False, spelling=True),
+        title=DutchText(analyzer=text, stored=True, phrase=True),
+        summary=DutchText(analyzer=text, stored=True, phrase=False),
+        tags=DutchText(analyzer=text, stored=False, phrase=False),
+        body=DutchText(analyzer=text, stored=True, phrase=True),
+        spell=PlainText(analyzer=plain, stored=False, phrase=False, spelling=True),
         labels=fields.KEYWORD(stored=False, commas=True, scorable=False),
         theme=fields.KEYWORD(stored=False, commas=True),
         phase=fields.KEYWORD(stored=False, commas=True),
