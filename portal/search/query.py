@@ -504,7 +504,15 @@ KNOWN_WORD_ZIPF = 3.0  #: a common Dutch word is never "corrected"
 
 def _correct_word(searcher, corrector, folded: str, public: frozenset | None = None) -> str | None:
     reader = searcher.reader()
-    if reader.doc_frequency(SPELL_FIELD, folded) > 0:
+
+    def live(word: str, field: str = SPELL_FIELD) -> bool:
+        # Whoosh's term dictionary keeps the words of deleted documents until a
+        # merge (a withdrawn item's names among them): only a live document,
+        # and for ``public`` a live public one, makes a word count.
+        docs = searcher.docs_for_query(wq.Term(field, word))
+        return any(True for _ in docs) if public is None else not public.isdisjoint(docs)
+
+    if reader.doc_frequency(SPELL_FIELD, folded) > 0 and live(folded):
         return None
     if zipf(folded) >= KNOWN_WORD_ZIPF or split_compound(folded):
         return None
@@ -518,7 +526,7 @@ def _correct_word(searcher, corrector, folded: str, public: frozenset | None = N
             return None
     for maxdist in (1, 2) if len(folded) >= 5 else (1,):
         candidates = [c for c in corrector.suggest(folded, limit=10, maxdist=maxdist, prefix=1)
-                      if c != folded and not c.isdigit()]
+                      if c != folded and not c.isdigit() and live(c)]
         if candidates:
             return max(candidates, key=lambda c: (zipf(c) > 0, reader.doc_frequency(SPELL_FIELD, c),
                                                   zipf(c)))

@@ -103,8 +103,11 @@ def take_form(actor: Any, token: str, item_type: str, item: Item | None) -> list
 # that form. It is never saved as an item by this: only a fresh, CSRF-checked
 # submit of the restored form does that.
 
-#: How long a form kept without a session waits for its author.
-KEEP_WITHOUT_SESSION_FOR = timedelta(hours=24)
+#: How long a form kept without a session waits for its author: as long as
+#: one kept with a session. Short on purpose: on a shared browser (a town
+#: hall's front desk) the text goes to whoever logs in there next and may use
+#: the form, so a long wait would hand more of it to the wrong colleague.
+KEEP_WITHOUT_SESSION_FOR = KEEP_FOR
 #: At most this many characters (names and values together) are kept per form.
 MAX_CHARS_WITHOUT_SESSION = 300_000
 #: At most this many forms kept without a session at any time (all visitors).

@@ -15,7 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from .. import permissions, search
 from ..errors import PermissionDenied
-from ..exchange import FOLDER_OF, FileProblem, Record, library_files, read_file, read_taxonomy, render_file, write_taxonomy
+from ..exchange import FOLDER_OF, FileProblem, write_private_file, Record, library_files, read_file, read_taxonomy, render_file, write_taxonomy
 from ..exchange import ATTACHMENTS_KEY, export_attachments, stage_attachments
 from ..database import begin_write
 from ..extensions import db
@@ -192,8 +192,9 @@ def export_library(actor: Any, folder: str | Path, progress=None) -> int:
         attached = export_attachments(folder, item)  # issue #4: files beside the item, listed in its front matter
         if attached:
             meta[ATTACHMENTS_KEY] = attached
-        path.write_text(render_file(meta, item.body or ""), encoding="utf-8")
-        path.chmod(0o600)  # profiles carry contact details
+        # Profiles carry contact details: created 0600, never through a planted symlink.
+        write_private_file(folder, path.relative_to(folder).as_posix(),
+                           render_file(meta, item.body or "").encode("utf-8"))
         n += 1
         if progress:
             progress(1)

@@ -11,7 +11,7 @@ calls :func:`resumed_form`.
 When the whole session cookie is gone (the browser was closed), the CSRF
 check refuses the post before any of this runs; the CSRF error handler then
 calls :func:`keep_form_after_csrf_failure`, which keeps the text without a
-user under a token in an HttpOnly cookie (``COOKIE``, 24 hours) and shows a
+user under a token in an HttpOnly cookie (``COOKIE``, 2 hours) and shows a
 page with a login link; the form's GET by a logged-in user in that browser
 fills the form from it (once, and only for someone who may use that form).
 """
