@@ -58,6 +58,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     db.init_app(app)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
     csrf.init_app(app)
+    # Flask-Limiter keeps ``enabled`` on its one module-level object and takes
+    # it as the default for the next app: say it per app, so an app built with
+    # RATELIMIT_ENABLED=False (a test) never switches limits off for others.
+    app.config.setdefault("RATELIMIT_ENABLED", True)
     limiter.init_app(app)
     babel.init_app(app, locale_selector=_select_locale)
     login_manager.init_app(app)
