@@ -280,6 +280,9 @@ def test_send_mail_carries_html_and_unsubscribe_headers(app):
     msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
     assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert msg["List-Unsubscribe"].startswith(f"<{BASE}/volgen/afmelden/")
+    # on the wire too: a folded RFC 2047 word would hide the address from mail clients
+    raw = envelope.content.decode("ascii", "replace")
+    assert f"List-Unsubscribe: <{BASE}/volgen/afmelden/" in raw and "=?utf-8?" not in raw.split("\r\n\r\n")[0]
     assert msg.get_content_type() == "multipart/alternative"
     assert "Jongeren online" in msg.get_body(("plain",)).get_content()
     assert f'href="{BASE}/werkwijzen/jongeren-online"' in msg.get_body(("html",)).get_content()

@@ -130,8 +130,10 @@ def password_problems(password: str, *, email: str = "", name: str = "") -> list
     context.update(p for p in re.split(r"[\W_]+", (name or "").casefold()) if len(p) >= 3)
     if core in context or squeezed in context or _EDGE.sub("", squeezed) in context:
         return [_("Het wachtwoord lijkt te veel op de naam van het portaal, uw e-mailadres of uw naam; kies een ander.")]
-    if email and len(email.partition("@")[0]) >= 4 and email.partition("@")[0] in folded:
-        return [_("Het wachtwoord bevat uw e-mailadres; kies een ander.")]
+    local = email.partition("@")[0] if email else ""
+    if len(local) >= 4 and local in folded:
+        return [_("Het wachtwoord bevat het deel van uw e-mailadres vóór de @ (‘%(local)s’); kies een ander.",
+                  local=local)]
     return []
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import smtplib
 import ssl
 from collections.abc import Iterable
+from email import policy as email_policy
 from email.message import EmailMessage
 from typing import Any
 
@@ -157,12 +158,19 @@ def mark_all_read(user: Any) -> int:
     return result.rowcount or 0
 
 
+#: how outbox e-mails are serialised (SMTP line endings, long header lines unfolded)
+MAIL_POLICY = email_policy.SMTP.clone(max_line_length=998)
+
+
 def as_email(msg: OutboxMessage, sender: str) -> EmailMessage:
     """The e-mail for an outbox row: plain text, plus an HTML alternative
     when ``html_body`` is set, plus the row's extra ``headers`` (issue #9:
     ``List-Unsubscribe`` and ``List-Unsubscribe-Post``, RFC 8058); a header
     that would replace From, To or Subject, or holds a line break, is left out."""
-    email = EmailMessage()
+    # Lines up to RFC 5322's hard limit of 998: with the default 78, Python
+    # folds a long ``<https://...>`` as an RFC 2047 encoded word, and mail
+    # clients then cannot read the one-click unsubscribe address (RFC 8058).
+    email = EmailMessage(policy=MAIL_POLICY)
     email["From"] = sender
     email["To"] = msg.to_address
     email["Subject"] = msg.subject

@@ -5,13 +5,15 @@ static page in the format of the Dutch government's model statement
 from __future__ import annotations
 
 import os
+from datetime import date
 
 from flask import Blueprint, current_app, render_template
+from flask_babel import format_date
 
 bp = Blueprint("statement", __name__)
 
 #: When the statement was last checked against the site (shown on the page).
-STATEMENT_DATE = "29 november 2026"
+STATEMENT_DATE = date(2026, 11, 29)  # shown in the interface language
 
 
 @bp.route("/toegankelijkheid")
@@ -23,4 +25,4 @@ def accessibility():
     municipality's coordinator."""
     contact = (current_app.config.get("ACCESSIBILITY_CONTACT")
                or os.environ.get("PORTAL_ACCESSIBILITY_CONTACT") or "").strip()
-    return render_template("web/accessibility.html", statement_date=STATEMENT_DATE, contact=contact)
+    return render_template("web/accessibility.html", statement_date=format_date(STATEMENT_DATE, "long"), contact=contact)
