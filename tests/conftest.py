@@ -41,6 +41,26 @@ def _new_postgres_database() -> str:
     return f"{admin.rsplit('/', 1)[0]}/{name}"
 
 
+#: fixtures that drive headless Chromium
+BROWSER_FIXTURES = {"browser", "driver"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """On the PostgreSQL pass (``PORTAL_TEST_BACKEND=postgresql``, the second
+    half of ``make test``) leave out what does not depend on the database:
+    browser flows (what a person clicks is the same HTML on either database;
+    every action they take is also tested through the test client on both)
+    and modules marked ``no_db`` (pure analysis, lint and catalog checks).
+    They run once, on SQLite; the suite stays well inside CI's time."""
+    if BACKEND != "postgresql":
+        return
+    once = pytest.mark.skip(reason="database-independent: runs once, in the SQLite pass")
+    for item in items:
+        if ("browser" in item.keywords or "no_db" in item.keywords
+                or BROWSER_FIXTURES & set(getattr(item, "fixturenames", ()))):
+            item.add_marker(once)
+
+
 def pytest_sessionfinish(session, exitstatus):
     if not _PG_DATABASES:
         return

@@ -6,6 +6,8 @@ import pytest
 
 from portal.markdown import library_link_target, plain_text, render
 
+pytestmark = pytest.mark.no_db  # no database: runs once (tests/conftest.py)
+
 SMUGGLING = [
     "<script>alert(1)</script>",
     "<SCRIPT SRC=//x.example/x.js></SCRIPT>",

@@ -16,6 +16,8 @@ from whoosh import fields, index
 from portal.search.analysis import dutch_analyzer, dutch_counts, dutch_positions, plain_analyzer, plain_counts
 from portal.search.schema import DutchText, PlainText, build_schema
 
+pytestmark = pytest.mark.no_db  # no database: runs once (tests/conftest.py)
+
 TEXT_FIELDS = ("title", "summary", "tags", "body", "spell")
 
 WORDS = ("jongeren radicalisering ouders moskee moskeeën wijkagent sleutelfiguren netwerk sociale media "

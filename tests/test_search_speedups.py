@@ -15,6 +15,8 @@ from portal.search.matchers import docset, field_lengths, score_docs
 from portal.search.query import build_match_query, build_query, build_unit_match_queries
 from portal.search.schema import build_schema
 
+pytestmark = pytest.mark.no_db  # no database: runs once (tests/conftest.py)
+
 WORDS = ("jongeren radicalisering ouders moskee wijkagent sleutelfiguren netwerk sociale media vertrouwen "
          "preventie polarisatie gemeente imam vrijwilligers werving training school buurthuis signalen "
          "jongerenwerker radicaliseringspreventie sleutelfigurennetwerk coördinator café de van het, en. "

@@ -19,6 +19,8 @@ from portal.search.analysis import (
     stem,
 )
 
+pytestmark = pytest.mark.no_db  # no database: runs once (tests/conftest.py)
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

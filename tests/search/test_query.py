@@ -21,6 +21,8 @@ from portal.search.query import (
 )
 from portal.search.schema import build_schema
 
+pytestmark = pytest.mark.no_db  # no database: runs once (tests/conftest.py)
+
 # id: (title, summary, tags, body)
 DOCS = {
     "werving": (
