@@ -49,14 +49,17 @@ def pytest_collection_modifyitems(config, items):
     """On the PostgreSQL pass (``PORTAL_TEST_BACKEND=postgresql``, the second
     half of ``make test``) leave out what does not depend on the database:
     browser flows (what a person clicks is the same HTML on either database;
-    every action they take is also tested through the test client on both)
-    and modules marked ``no_db`` (pure analysis, lint and catalog checks).
-    They run once, on SQLite; the suite stays well inside CI's time."""
+    every action they take is also tested through the test client on both),
+    modules marked ``no_db`` (pure analysis, lint and catalog checks) and
+    tests marked ``once`` (they use a database only as storage while checking
+    something engine-independent: the permission table over HTTP, the URL-map
+    walk, translations, ``--help``). They run once, on SQLite; the suite stays
+    well inside CI's time."""
     if BACKEND != "postgresql":
         return
     once = pytest.mark.skip(reason="database-independent: runs once, in the SQLite pass")
     for item in items:
-        if ("browser" in item.keywords or "no_db" in item.keywords
+        if ("browser" in item.keywords or "no_db" in item.keywords or "once" in item.keywords
                 or BROWSER_FIXTURES & set(getattr(item, "fixturenames", ()))):
             item.add_marker(once)
 

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from sqlalchemy import func, select
 
 from portal.extensions import db
@@ -76,6 +78,7 @@ def test_reindex_and_check(app):
     assert run(app, "reindex", "--catch-up").exit_code == 0
 
 
+@pytest.mark.once  # --help text: engine-independent
 def test_every_command_has_help_with_example():
     env = dict(os.environ, PORTAL_INSTANCE_PATH="/tmp/portal-help-instance")
     for cmd in ("init", "import", "export", "reindex", "create-user", "serve", "search"):

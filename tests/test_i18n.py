@@ -25,6 +25,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.once  # templates and catalog: engine-independent, runs once (tests/conftest.py)
+
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "portal" / "templates"
 CATALOG = ROOT / "portal" / "translations" / "en" / "LC_MESSAGES"

@@ -36,6 +36,8 @@ from portal.services.library import create_user, set_region
 
 from .conftest import PASSWORD, login, make_app
 
+pytestmark = pytest.mark.once  # HTTP outcomes of the permission rules: engine-independent, runs once (tests/conftest.py)
+
 # -- the people ----------------------------------------------------------------------------
 #: role key -> (e-mail, role, municipality). The items below are written by ``author``
 #: (a contributor of Delft, region Haaglanden); Utrecht is in another region.

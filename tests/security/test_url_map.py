@@ -14,6 +14,8 @@ from portal.models.users import ALL_ROLES
 from ..conftest import USERS, make_app
 from .helpers import post_login
 
+pytestmark = pytest.mark.once  # walks routes for CSRF and GET safety: engine-independent, runs once (tests/conftest.py)
+
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 #: Audit rows that reading writes on purpose: the privacy log of who looked
 #: at a profile (issue #5) and the record of a refused request.
