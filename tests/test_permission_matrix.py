@@ -241,29 +241,36 @@ def _user(email: str) -> User:
 _counter = itertools.count(1)
 
 
-def make_practice(app, state: str) -> dict:
-    """A practice of Delft by ``author`` in ``state``, with one PDF attached;
-    returns its slug, attachment id and (for ``pending``) pending revision id."""
+def make_item(app, state: str, item_type: str = "practice", title: str = "Buurtgesprekken") -> dict:
+    """An item of Delft (``item_type``: practice or lesson) by ``author`` in
+    ``state``, with one PDF attached; returns its slug, attachment id, (for
+    ``pending``) pending revision id, URL type path and title."""
     n = next(_counter)
+    title = f"{title} {n}"
     with app.app_context():
         author, curator = _user(PEOPLE["author"][0]), _user(PEOPLE["cur"][0])
-        item = save_item(author, "practice", {"title": f"Buurtgesprekken {n}", "municipality": "Delft",
-                                              "status": "draft"}, f"Versie een van {n}.")
+        item = save_item(author, item_type, {"title": title, "municipality": "Delft",
+                                             "status": "draft"}, f"Versie een van {n}.")
         att = attachment_service.add_attachment(author, item, io.BytesIO(PDF), "plan.pdf")
         if state == "submitted":
             item_service.submit_item(author, item)
         if state in ("published", "pending", "archived"):
             item_service.set_status(curator, item, "published")
         if state == "pending":
-            save_item(author, "practice", {"title": f"Buurtgesprekken {n}", "municipality": "Delft",
-                                           "status": "published"}, f"Versie twee van {n}.",
+            save_item(author, item_type, {"title": title, "municipality": "Delft",
+                                          "status": "published"}, f"Versie twee van {n}.",
                       item=item, expected_version=item.version)
         if state == "archived":
             item_service.archive_item(curator, item)
         pending = db.session.scalar(select(Revision.id).where(Revision.item_id == item.id,
                                                               Revision.state == "pending"))
-        return {"slug": item.slug, "attachment": att.id, "revision": pending, "type_path": "werkwijzen",
-                "title": item.title}
+        return {"slug": item.slug, "attachment": att.id, "revision": pending,
+                "type_path": "werkwijzen" if item_type == "practice" else "lessen", "title": item.title}
+
+
+def make_practice(app, state: str) -> dict:
+    """A practice in ``state`` (see :func:`make_item`)."""
+    return make_item(app, state)
 
 
 def make_national(app, state: str) -> dict:

@@ -8,7 +8,6 @@ could not change). Runs on SQLite and PostgreSQL
 from __future__ import annotations
 
 import http.server
-import itertools
 import json
 import os
 import threading
@@ -339,39 +338,10 @@ from ..test_permission_matrix import (  # noqa: E402
 
 def make_lesson(app, state: str) -> dict:
     """A lesson of Delft by the matrix's ``author`` in ``state``, with one PDF."""
-    import io
+    from ..test_permission_matrix import make_item
 
-    from portal.models import Revision
-    from portal.services import attachments as attachment_service
-    from portal.services import items as item_service
-    from portal.services.items import save_item
+    return make_item(app, state, "lesson", "Geleerde les")
 
-    from ..test_permission_matrix import PDF as MATRIX_PDF
-    from ..test_permission_matrix import PEOPLE, _user
-
-    n = next(_lessons)
-    with app.app_context():
-        author, curator = _user(PEOPLE["author"][0]), _user(PEOPLE["cur"][0])
-        item = save_item(author, "lesson", {"title": f"Geleerde les {n}", "municipality": "Delft",
-                                            "status": "draft"}, f"Versie een van {n}.")
-        att = attachment_service.add_attachment(author, item, io.BytesIO(MATRIX_PDF), "plan.pdf")
-        if state == "submitted":
-            item_service.submit_item(author, item)
-        if state in ("published", "pending", "archived"):
-            item_service.set_status(curator, item, "published")
-        if state == "pending":
-            save_item(author, "lesson", {"title": f"Geleerde les {n}", "municipality": "Delft",
-                                         "status": "published"}, f"Versie twee van {n}.",
-                      item=item, expected_version=item.version)
-        if state == "archived":
-            item_service.archive_item(curator, item)
-        pending = db.session.scalar(select(Revision.id).where(Revision.item_id == item.id,
-                                                              Revision.state == "pending"))
-        return {"slug": item.slug, "attachment": att.id, "revision": pending, "type_path": "lessen",
-                "title": item.title}
-
-
-_lessons = itertools.count(1)
 
 
 @pytest.mark.parametrize("action", PRACTICE_ACTIONS)
