@@ -99,11 +99,17 @@ def sent():
     return render_template("signup/sent.html")
 
 
-def _token_page(token: str, errors: dict[str, list[str]], user=None, status: int = 200):
+def _link_page(template: str, token: str, errors: dict[str, list[str]], status: int = 200, **context):
+    """A page opened from a mailed link (``token`` in its URL): never sends
+    the URL on as a referrer."""
     response = current_app.make_response(
-        (render_template("signup/confirm.html", token=token, errors=errors, user=user), status))
+        (render_template(template, token=token, errors=errors, **context), status))
     response.headers["Referrer-Policy"] = "no-referrer"  # the token is in the URL
     return response
+
+
+def _token_page(token: str, errors: dict[str, list[str]], user=None, status: int = 200):
+    return _link_page("signup/confirm.html", token, errors, status, user=user)
 
 
 @bp.route("/account-bevestigen/<token>", methods=["GET"])
@@ -133,10 +139,7 @@ def confirm_post(token: str):
 
 
 def _request_page(token: str, errors: dict[str, list[str]], row=None, status: int = 200):
-    response = current_app.make_response(
-        (render_template("signup/confirm_request.html", token=token, errors=errors, row=row), status))
-    response.headers["Referrer-Policy"] = "no-referrer"  # the token is in the URL
-    return response
+    return _link_page("signup/confirm_request.html", token, errors, status, row=row)
 
 
 @bp.route("/aanvraag-bevestigen/<token>", methods=["GET"])
