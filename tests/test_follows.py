@@ -220,7 +220,7 @@ def test_browser_follow_without_javascript_and_pages_pass_axe(world, tmp_path):
     from portal.services import follows as follow_service
 
     from .conftest import serving
-    from .test_accessibility import CHROMEDRIVER, CHROMIUM, axe_violations, browser_login
+    from .test_accessibility import CHROMEDRIVER, CHROMIUM, axe_violations, browser_login, see
 
     if not (CHROMIUM and CHROMEDRIVER):
         pytest.skip("needs Debian's chromium and chromium-driver")
@@ -242,12 +242,14 @@ def test_browser_follow_without_javascript_and_pages_pass_axe(world, tmp_path):
             drv.get(f"{base}/themas/jongeren")
             found["thema"] = axe_violations(drv)
             drv.find_element(By.CSS_SELECTOR, "form.follow-form button[type=submit]").click()
-            assert "U volgt nu Jongeren" in drv.page_source and "/themas/jongeren" in drv.current_url
+            # a click returns before its navigation ends: wait for the new page
+            see(drv, "U volgt nu Jongeren")
+            assert "/themas/jongeren" in drv.current_url
             drv.find_element(By.LINK_TEXT, "Volgen en e-mail").click()
-            assert "Niet meer volgen: Jongeren" in drv.page_source
+            see(drv, "Niet meer volgen: Jongeren")
             found["volgen"] = axe_violations(drv)
             drv.find_element(By.XPATH, "//button[contains(., 'Niet meer volgen: Jongeren')]").click()
-            assert "U volgt dit niet meer." in drv.page_source
+            see(drv, "U volgt dit niet meer.")
             assert _follows(app, MEMBER) == set()
     finally:
         drv.quit()
