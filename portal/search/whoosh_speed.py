@@ -23,6 +23,7 @@ the same. Installed on import of :mod:`portal.search`.
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections import OrderedDict
 
@@ -41,8 +42,25 @@ _BLOCKS: OrderedDict = OrderedDict()  # (postfile, offset) -> [data, ids or None
 _LOCK = threading.Lock()
 
 
+_TOKENS = itertools.count(1)
+
+
+def _file_key(postfile) -> int:
+    """A number for ``postfile`` that is never reused, kept on the file.
+
+    The caches must not hold the file itself: a postings file is a view on
+    the segment's memory map, and a kept reference keeps that map, and its
+    file descriptor, open after the segment is gone (each index change makes
+    a segment; a long-running portal ran out of descriptors). ``id()`` would
+    not do either: it is reused once the file is freed."""
+    key = getattr(postfile, "_portal_cache_key", None)
+    if key is None:
+        key = postfile._portal_cache_key = next(_TOKENS)
+    return key
+
+
 def _cached_block(matcher) -> list:
-    key = (matcher._postfile, matcher._dataoffset)
+    key = (_file_key(matcher._postfile), matcher._dataoffset)
     with _LOCK:
         entry = _BLOCKS.get(key)
         if entry is not None:
