@@ -45,6 +45,7 @@ def click(driver, text):
 
 def test_contributor_to_curator_and_back(browser, live_app, tmp_path):  # noqa: F811
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
 
     app, base = live_app
     page = base + "/werkwijzen/zebrawandelingen-in-tanthof"
@@ -58,7 +59,9 @@ def test_contributor_to_curator_and_back(browser, live_app, tmp_path):  # noqa: 
     browser.find_element(By.ID, "f-title").send_keys("Zebrawandelingen in Tanthof")
     body.clear()
     body.send_keys(BODY)
-    see(browser, "Automatisch opgeslagen om")
+    # the status line, not the page source: the message's template is in the form's data-msg-saved
+    WebDriverWait(browser, 10).until(
+        lambda b: "Automatisch opgeslagen om" in b.find_element(By.ID, "autosave-status").text)
     click(browser, "Opslaan als concept")
     see(browser, "Opgeslagen als concept.")
     assert browser.current_url == page

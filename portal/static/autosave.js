@@ -9,6 +9,33 @@
   var interval = parseInt(form.getAttribute("data-autosave-interval") || "30000", 10);
   var busy = false;
   var stopped = false;
+  var waiting = null;  /* a submit made while an autosave was under way: {submitter} */
+
+  /* A save, preview or submit while an autosave is on its way waits for it:
+     the first autosave of a new item creates the draft, and a form still
+     aimed at "new" would create a second one. Once the form is sent, no
+     autosave follows it (it would race the save it just made). */
+  form.addEventListener("submit", function (event) {
+    if (busy) {
+      event.preventDefault();
+      waiting = { submitter: event.submitter || null };
+      return;
+    }
+    stopped = true;
+  });
+
+  function release() {
+    busy = false;
+    if (waiting === null) { return; }
+    var submitter = waiting.submitter;
+    waiting = null;
+    if (form.requestSubmit) {
+      form.requestSubmit(submitter || undefined);
+    } else {
+      stopped = true;
+      form.submit();
+    }
+  }
 
   function snapshot() {
     var parts = [];
@@ -48,7 +75,6 @@
       return response.json().then(function (body) { return { status: response.status, body: body }; },
                                   function () { return { status: response.status, body: null }; });
     }).then(function (result) {
-      busy = false;
       if (result.body && result.body.ok) {
         last = now;
         setVersion(result.body.version);
@@ -63,9 +89,10 @@
       } else {
         say(msg("failed", "Automatisch opslaan lukte niet (bent u nog ingelogd?). Uw tekst staat nog in het formulier; sla zelf op."));
       }
+      release();
     }).catch(function () {
-      busy = false;
       say(msg("offline", "Automatisch opslaan lukte niet (geen verbinding?). Uw tekst staat nog in het formulier."));
+      release();
     });
   }
   window.setInterval(tick, interval > 0 ? interval : 30000);
