@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -132,6 +133,23 @@ def restore(path: str | Path) -> None:
     search.rebuild()
 
 
+def portal_schema(url) -> str | None:
+    """The schema a PostgreSQL URL confines the portal to, or ``None``.
+
+    A deployment that shares a database keeps the portal in a schema of its
+    own with libpq's ``options`` parameter, e.g.
+    ``postgresql://host/db?options=-csearch_path%3Dportal``; a back-up then
+    dumps that schema only. Only a single plain name counts (a search path
+    of several schemas leaves the dump database-wide)."""
+    options = url.query.get("options")
+    if isinstance(options, tuple):
+        options = " ".join(options)
+    if not options:
+        return None
+    match = re.search(r"(?:^|\s)-c\s*search_path\s*=\s*([A-Za-z_][A-Za-z0-9_]*)(?:\s|$)", options)
+    return match.group(1) if match else None
+
+
 def _run_pg(argv: list[str], url) -> None:
     if shutil.which(argv[0]) is None:
         raise RuntimeError(f"{argv[0]} is niet geïnstalleerd (Debian: postgresql-client)")
@@ -140,6 +158,9 @@ def _run_pg(argv: list[str], url) -> None:
         env["PGPASSWORD"] = url.password
     conn = ["--host", url.host or "localhost", "--port", str(url.port or 5432),
             "--username", url.username or "postgres", "--dbname", url.database]
+    schema = portal_schema(url)
+    if schema and argv[0] == "pg_dump":
+        conn.append(f"--schema={schema}")  # the portal's tables only, not its neighbours'
     result = subprocess.run([*argv, *conn], env=env, capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"{argv[0]} mislukte: {result.stderr.strip()[:500]}")

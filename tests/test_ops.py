@@ -176,3 +176,18 @@ def test_db_upgrade_on_empty_and_existing_database(tmp_path):
         assert out.returncode == 0, out.stderr[-800:]
     out = subprocess.run([sys.executable, "-m", "portal.cli", "db", "current"], env=env, capture_output=True, text=True)
     assert "(head)" in out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("url, schema", [
+    ("postgresql://h/db?options=-csearch_path%3Dportal", "portal"),
+    ("postgresql://h/db?options=-c%20search_path%3Dportal_test_1&application_name=x", "portal_test_1"),
+    ("postgresql://h/db?options=-csearch_path%3Dportal,public", None),  # several: dump the database
+    ("postgresql://h/db?options=-cstatement_timeout%3D5000", None),
+    ("postgresql://h/db", None),
+])
+def test_backup_confines_pg_dump_to_the_portal_schema(url, schema):
+    from sqlalchemy.engine import make_url
+
+    from portal.ops import portal_schema
+
+    assert portal_schema(make_url(url)) == schema
