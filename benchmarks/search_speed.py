@@ -22,6 +22,14 @@ Run from the project root (``--profile`` adds cProfile tables on stderr)::
 
     .venv/bin/python benchmarks/search_speed.py [--sizes 1000,10000] [--queries 200] [--seed 1]
 
+``--keep-index DIR`` keeps each size's generated Whoosh index and FTS5
+database in ``DIR`` and reuses them in later runs, which then time only the
+queries (their indexing figures are those of the run that built them, shown
+with its date): for re-measuring query latency after a change to the query
+path. Delete ``DIR`` after a change to indexing or to the generator. Each
+size's column ends with the load average (1/5/15 min) after it ran: the
+machine may be shared.
+
 Targets: search p95 <= 50 ms at 10,000 items and <= 150 ms at 100,000 (pass
 ``--sizes 100000``: long, see the printed estimate); reindex 10,000 <= 60 s.
 """
@@ -283,24 +291,43 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def time_plan(run, mix, users, plan) -> tuple[list[float], dict[str, list[float]]]:
+def time_plan(run, mix, users, plan, cpu: list | None = None) -> tuple[list[float], dict[str, list[float]]]:
+    """Wall-clock ms per planned query (and per category) after a warm-up;
+    ``cpu``, when given, receives each query's CPU time in ms (this
+    process's, so other load on a shared machine counts less than in the
+    wall-clock figure)."""
     for m, u in itertools.product(mix, users):  # warm-up: every distinct query once per user
         run(m, u)
     lat, cats = [], {}
     for m, u in plan:
+        c = time.process_time()
         t = time.perf_counter()
         run(m, u)
         lat.append((time.perf_counter() - t) * 1000)
+        if cpu is not None:
+            cpu.append((time.process_time() - c) * 1000)
         cats.setdefault(m[0], []).append(lat[-1])
     return lat, cats
 
 
-def run_size(n: int, n_queries: int, seed: int, profile: bool) -> dict:
-    from portal import create_app
-    from portal.search import SearchIndex, search
-    from portal.search.analysis import STOP_WORDS
+def run_size(n: int, n_queries: int, seed: int, profile: bool, keep: str | None = None) -> dict:
+    """Measure one size. ``keep``: a folder where the generated Whoosh index
+    and FTS5 database of this size and seed are kept (``<keep>/n<N>-s<seed>``)
+    and reused by later runs: their indexing is then not measured again (the
+    reused figures are those of the run that built them). Delete the folder
+    after a change to indexing or the generator."""
+    from portal.search import SearchIndex
     from portal.search.documents import item_document
 
+    kept = os.path.join(os.path.abspath(keep), f"n{n}-s{seed}") if keep else None
+    if kept and os.path.exists(os.path.join(kept, "result.json")):
+        with open(os.path.join(kept, "result.json")) as fh:
+            res = json.load(fh)
+        res["reused"] = kept
+        log(f"n={n}: reusing the index in {kept} (built {res.get('built', '?')})")
+        gen = Generator(seed)
+        return _time_queries(res, gen, os.path.join(kept, "index"), os.path.join(kept, "fts.sqlite3"),
+                             kept, n_queries, profile)
     t = time.perf_counter()
     gen = Generator(seed)
     items = [gen.item(i) for i in range(1, n + 1)]
@@ -325,40 +352,59 @@ def run_size(n: int, n_queries: int, seed: int, profile: bool) -> dict:
         res["fts_index_s"] = fts_build(fts_path, items)
         res["fts_mb"] = os.path.getsize(fts_path) / 2**20
         del items
-
-        code = gen.munis[0].cbs_code
-        member = SimpleNamespace(is_authenticated=True, is_active=True, id=7, role="member", region_id=1,
-                                 municipality=SimpleNamespace(cbs_code=code), has_role=lambda r: r == "member")
-        users = [(None, ["public"]), (member, ["public", "members", "author-7", f"municipality-{code}"])]
-        mix = query_mix(code)
-        plan = [(mix[k % len(mix)], users[k % 2]) for k in range(n_queries)]
-        app = create_app({"INDEX_DIR": idx, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp}/db.sqlite3",
-                          "INSTANCE_PATH": f"{tmp}/instance", "SECRET_KEY": "x", "TESTING": True})
-        seen: list = []
-        with app.app_context():
-            def whoosh_run(m, u):
-                r = search(u[0], m[1], filters=m[2], per_page=10)
-                seen.append((r.fuzzy, r.total))
-            lat, cats = time_plan(whoosh_run, mix, users, plan)
-            timed = seen[2 * len(mix):]
-            if profile:
-                import cProfile
-                import pstats
-                pr = cProfile.Profile()
-                pr.runcall(lambda: [whoosh_run(m, users[1]) for m in mix if m[0] in ("question", "typo", "words")])
-                st = pstats.Stats(pr, stream=sys.stderr).strip_dirs()
-                st.sort_stats("cumulative").print_stats(35)
-                st.sort_stats("tottime").print_stats(25)
-        res.update(p50=pct(lat, 50), p95=pct(lat, 95), p99=pct(lat, 99), qps=1000 * len(lat) / sum(lat),
-                   fuzzy_rate=sum(f for f, _ in timed) / len(timed), hits=sum(h for _, h in timed) / len(timed),
-                   cats={c: (pct(v, 50), pct(v, 95)) for c, v in cats.items()})
-        log(f"n={n}: Whoosh p50 {res['p50']:.1f} ms, p95 {res['p95']:.1f} ms; now FTS5")
-        con = sqlite3.connect(fts_path)
-        flat, _ = time_plan(lambda m, u: fts_search(con, STOP_WORDS, m[1], u[1], m[2]), mix, users, plan)
-        con.close()
-        res.update(fts_p50=pct(flat, 50), fts_p95=pct(flat, 95))
+        if kept:
+            os.makedirs(os.path.dirname(kept), exist_ok=True)
+            shutil.rmtree(kept, ignore_errors=True)
+            shutil.copytree(tmp, kept)
+            with open(os.path.join(kept, "result.json"), "w") as fh:
+                json.dump({**res, "built": time.strftime("%Y-%m-%d %H:%M:%S")}, fh)
+        return _time_queries(res, gen, idx, fts_path, tmp, n_queries, profile)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _time_queries(res: dict, gen, idx: str, fts_path: str, tmp: str, n_queries: int, profile: bool) -> dict:
+    """Time the query mix on the Whoosh index ``idx`` and the FTS5 database
+    ``fts_path``; the app's database and instance folder go to ``tmp``."""
+    from portal import create_app
+    from portal.search import search
+    from portal.search.analysis import STOP_WORDS
+
+    n = res["n"]
+    code = gen.munis[0].cbs_code
+    member = SimpleNamespace(is_authenticated=True, is_active=True, id=7, role="member", region_id=1,
+                             municipality=SimpleNamespace(cbs_code=code), has_role=lambda r: r == "member")
+    users = [(None, ["public"]), (member, ["public", "members", "author-7", f"municipality-{code}"])]
+    mix = query_mix(code)
+    plan = [(mix[k % len(mix)], users[k % 2]) for k in range(n_queries)]
+    app = create_app({"INDEX_DIR": idx, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp}/db.sqlite3",
+                      "INSTANCE_PATH": f"{tmp}/instance", "SECRET_KEY": "x", "TESTING": True})
+    seen: list = []
+    with app.app_context():
+        def whoosh_run(m, u):
+            r = search(u[0], m[1], filters=m[2], per_page=10)
+            seen.append((r.fuzzy, r.total))
+        cpu: list[float] = []
+        lat, cats = time_plan(whoosh_run, mix, users, plan, cpu)
+        timed = seen[2 * len(mix):]
+        if profile:
+            import cProfile
+            import pstats
+            pr = cProfile.Profile()
+            pr.runcall(lambda: [whoosh_run(m, users[1]) for m in mix if m[0] in ("question", "typo", "words")])
+            st = pstats.Stats(pr, stream=sys.stderr).strip_dirs()
+            st.sort_stats("cumulative").print_stats(35)
+            st.sort_stats("tottime").print_stats(25)
+    res.update(cpu_p50=pct(cpu, 50), cpu_p95=pct(cpu, 95))
+    res.update(p50=pct(lat, 50), p95=pct(lat, 95), p99=pct(lat, 99), qps=1000 * len(lat) / sum(lat),
+               fuzzy_rate=sum(f for f, _ in timed) / len(timed), hits=sum(h for _, h in timed) / len(timed),
+               cats={c: (pct(v, 50), pct(v, 95)) for c, v in cats.items()})
+    log(f"n={n}: Whoosh p50 {res['p50']:.1f} ms, p95 {res['p95']:.1f} ms; now FTS5")
+    con = sqlite3.connect(fts_path)
+    fcpu: list[float] = []
+    flat, _ = time_plan(lambda m, u: fts_search(con, STOP_WORDS, m[1], u[1], m[2]), mix, users, plan, fcpu)
+    con.close()
+    res.update(fts_p50=pct(flat, 50), fts_p95=pct(flat, 95), fts_cpu_p50=pct(fcpu, 50), fts_cpu_p95=pct(fcpu, 95))
     return res
 
 
@@ -386,10 +432,14 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=200, help="timed queries per size")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--profile", action="store_true", help="cProfile some slow queries (stderr)")
+    ap.add_argument("--keep-index", metavar="DIR",
+                    help="keep each size's generated indexes in DIR and reuse them in later runs "
+                         "(only the queries are timed again; delete DIR after changing indexing)")
     ap.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
-        print("RESULT " + json.dumps(run_size(args.worker, args.queries, args.seed, args.profile)), flush=True)
+        print("RESULT " + json.dumps(run_size(args.worker, args.queries, args.seed, args.profile,
+                                              args.keep_index)), flush=True)
         return
     sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
     cmd = " ".join([os.path.relpath(sys.executable, ROOT), os.path.relpath(__file__, ROOT), *sys.argv[1:]])
@@ -399,12 +449,14 @@ def main() -> None:
     for k, n in enumerate(sizes):
         t = time.perf_counter()
         proc = subprocess.run([sys.executable, __file__, "--worker", str(n), "--queries", str(args.queries),
-                               "--seed", str(args.seed)] + ["--profile"] * args.profile,
+                               "--seed", str(args.seed)] + ["--profile"] * args.profile
+                              + (["--keep-index", args.keep_index] if args.keep_index else []),
                               stdout=subprocess.PIPE, text=True, cwd=ROOT)
         line = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
         if proc.returncode or not line:
             sys.exit(f"size {n} failed (exit {proc.returncode})")
         r = json.loads(line[-1][7:])
+        r["load"] = "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())  # 1, 5, 15 min, after the size ran
         results.append(r)
         if sizes[k + 1:]:
             s_item = (r["index_s"] + r["docs_s"] + r["fts_index_s"] + r["gen_s"]) / n
@@ -422,7 +474,13 @@ def report(results: list[dict], cmd: str) -> None:
             ("Whoosh p50 / p95 / p99 ms", "{p50:.1f} / {p95:.1f} / {p99:.1f}"),
             ("  queries/s (1 thread)", "{qps:.1f}"), ("  mean hits per query", "{hits:.0f}"),
             ("  fuzzy retry used", "{fuzzy_rate:.0%}"), ("FTS5 p50 / p95 ms", "{fts_p50:.2f} / {fts_p95:.2f}"),
-            ("Whoosh/FTS5 p50 | p95", lambda r: f"{r['p50'] / r['fts_p50']:.0f}x | {r['p95'] / r['fts_p95']:.0f}x")]
+            ("Whoosh/FTS5 p50 | p95", lambda r: f"{r['p50'] / r['fts_p50']:.1f}x | {r['p95'] / r['fts_p95']:.1f}x"),
+            ("CPU ms p50 / p95 Whoosh", lambda r: "{:.1f} / {:.1f}".format(r.get("cpu_p50", math.nan),
+                                                                       r.get("cpu_p95", math.nan))),
+            ("CPU ms p50 / p95 FTS5", lambda r: "{:.2f} / {:.2f}".format(r.get("fts_cpu_p50", math.nan),
+                                                                      r.get("fts_cpu_p95", math.nan))),
+            ("load average after (1/5/15)", lambda r: r.get("load", "?")),
+            ("index reused from", lambda r: "-" if not r.get("reused") else f"run of {r.get('built', '?')}")]
     for c in sorted({c for r in results for c in r["cats"]}):
         rows.append((f"  {c} p50/p95 ms", lambda r, c=c: "{:.1f} / {:.1f}".format(*r["cats"].get(c, (0, 0)))))
     w = max(len(h) for h, _ in rows) + 2

@@ -170,6 +170,7 @@ def test_patched_writer_and_block_cache_change_nothing(tmp_path):
             assert {t: [(h.docnum, h.score) for h in s.search(build_query(t).query, limit=None)]
                     for t in QUERIES} == ranked
     assert whoosh_speed._BLOCKS  # the blocks were kept
+    assert whoosh_speed._HEADERS  # and the block headers (the same postings walked from them)
 
 
 def test_kept_phrase_and_fuzzy_sets_follow_the_index(tmp_path):

@@ -21,12 +21,16 @@ The index is derived from the database and can always be rebuilt from it:
   pages (``permissions.can_view_questions``); their changes go through the
   same change log (:func:`log_question_change`).
 
-Speed (issue #3): see :mod:`.whoosh_speed` (decoded postings blocks kept,
-field lengths read once per segment when writing), :mod:`.snippets`
-(highlighting without the analyzer chain), and in :mod:`.matchers`
-``docset``, ``field_lengths``, ``score_docs`` and the kept fuzzy and phrase
-expansions; every one gives the results Whoosh's own code gives
-(``tests/test_search_speedups.py``).
+Speed (issue #3): see :mod:`.whoosh_speed` (decoded postings blocks and
+block headers kept, field lengths read once per segment when writing),
+:mod:`.snippets` (highlighting without the analyzer chain), and in
+:mod:`.matchers` ``docset``, ``field_lengths``, ``score_docs`` (phrases
+scored from their kept documents), ``score_docs_above`` (documents dropped
+clause by clause once they cannot reach the k-th score, for several words
+and for the fields of one word), ``rewind`` and the kept fuzzy and phrase
+expansions; facets are counted on bit masks (:meth:`SearchIndex.facet_bits`).
+Every one gives the results Whoosh's own code gives
+(``tests/test_search_speedups.py``, ``tests/search/test_top_by_bounds.py``).
 """
 
 from __future__ import annotations
@@ -186,6 +190,23 @@ class SearchIndex:
         if getattr(local, "searcher", None) is searcher:
             local.facets = sets
         return sets
+
+    def facet_bits(self, searcher) -> dict[str, list[tuple[str, int]]]:
+        """``{field: [(value, bit mask of its docnums), ...]}`` for every
+        facet field: :meth:`facet_sets` as Python ints (bit ``d`` set for
+        document ``d``), so a facet count is one ``&`` and ``bit_count()``
+        in C per value instead of a set intersection walked in Python. Kept
+        with the facet sets while the searcher is current."""
+        local = self._local
+        sets = self.facet_sets(searcher)
+        kept = getattr(local, "facet_bits", None)
+        if kept is not None and kept[0] is sets:
+            return kept[1]
+        bits = {name: [(value, _bitmask(docs)) for value, docs in sets[name].items() if value]
+                for name in FACET_FIELDS}
+        if getattr(local, "searcher", None) is searcher:
+            local.facet_bits = (sets, bits)
+        return bits
 
     def _new_generation(self) -> tuple[str, str]:
         os.makedirs(self.directory, exist_ok=True)
@@ -539,7 +560,13 @@ def search(
     intersection; a query that finds nothing is retried with typo tolerance.
     """
     from .matchers import docset
-    from .query import build_match_query, build_query, build_unit_match_queries, suggest
+    from .query import (
+        build_field_match_queries,
+        build_match_query,
+        build_query,
+        build_unit_match_queries,
+        suggest,
+    )
 
     page = max(1, int(page))
     per_page = max(1, min(int(per_page), MAX_PER_PAGE))
@@ -570,8 +597,12 @@ def search(
         # Per word unit when there are several: their union is the match
         # set, and they bound the scores for the top k (see _top_by_bounds).
         units = build_unit_match_queries(text)
+        fields = None if units else build_field_match_queries(text)
         if units:
             unit_sets = [allowed & docset(searcher, mq) for mq, _core in units]
+            matched = set().union(*unit_sets)
+        elif fields:  # one word: its fields bound the scores the same way
+            unit_sets = [allowed & docset(searcher, mq) for mq in fields]
             matched = set().union(*unit_sets)
         else:
             matched = allowed & docset(searcher, build_match_query(text))
@@ -591,7 +622,7 @@ def search(
         result.hits = _page_hits(results, page, per_page, sort, own)
         _drop_unseeable_profiles(user, result)
     if facets:
-        result.facets = _count_facets(sets, matched)
+        result.facets = _count_facets(svc.facet_bits(searcher), matched)
     return result
 
 
@@ -704,24 +735,31 @@ def _execute(searcher, q, allowed: set[int], sort: str, limit: int,
 def _top_by_bounds(searcher, q, allowed: set[int], unit_sets: list[set[int]], limit: int,
                    context=None):
     """The top ``limit`` of ``q`` (an :class:`~portal.search.matchers.AllWordsOr`
-    of word units) within ``allowed``, exact and without walking the union of
-    the words' postings. ``unit_sets``: the documents of each unit, in order.
+    of word units, or a single word's ``DisMax`` over the fields) within
+    ``allowed``, exact and without walking the union of the postings.
+    ``unit_sets``: the documents of each unit (word, or field of the one
+    word), in order.
 
     The documents are grouped by the units they contain; a group's best
-    possible score (``bound_for``: the clauses' ``max_quality`` with the
-    coverage bonus that set of units earns) orders the groups. Groups are
-    scored in that order (:func:`~portal.search.matchers.score_docs`: each
-    document looked up, no pruning) until the next group's bound falls below
-    the ``limit``-th score found: usually just the documents with every core
-    word, and those lacking only a common one. ``None`` when the query gives
-    no bounds (the caller searches plainly). Ties: lower document number
+    possible score (``matchers.bound_for``: the clauses' ``max_quality``
+    with the coverage bonus that set of units earns, or the fields' DisMax)
+    orders the groups. Groups are scored in that order
+    (:func:`~portal.search.matchers.score_docs`) until the next group's
+    bound falls below the ``limit``-th score found: usually just the
+    documents with every core word, and those lacking only a common one;
+    in those later groups a document is dropped as soon as its clauses
+    scored so far cannot lift it to that score
+    (:func:`~portal.search.matchers.score_docs_above`). ``None`` when the
+    query gives no bounds (the caller searches plainly). Ties: lower document number
     first, as Whoosh. ``context``: the search context whose weighting
     scores (default ``searcher.context()``)."""
+    from .matchers import bound_for, clause_bounds
+
     context = context or searcher.context()
     leaves = []
     for sub, offset in searcher.leaf_searchers():
         m = q.matcher(sub, context)
-        maxq = m.clause_bounds() if hasattr(m, "clause_bounds") else None
+        maxq = clause_bounds(m)
         if maxq is None or len(maxq) != len(unit_sets):
             return None
         leaves.append((sub, offset, offset + sub.doc_count_all(), m, maxq))
@@ -746,12 +784,13 @@ def _top_by_bounds(searcher, q, allowed: set[int], unit_sets: list[set[int]], li
     width = range(len(unit_sets))
     groups: dict[tuple, list[int]] = {(n, *(bool(mask >> i & 1) for i in width)): members
                                       for (n, mask), members in by_mask.items()}
-    ranked = sorted(((leaves[key[0]][3].bound_for(key[1:], leaves[key[0]][4]), key) for key in groups),
+    ranked = sorted(((bound_for(leaves[key[0]][3], key[1:], leaves[key[0]][4]), key) for key in groups),
                     key=lambda t: -t[0])
-    # Two batches (a matcher steps forward only, and a fresh one costs): the
+    # Two batches (a matcher steps forward only: rewound in between): the
     # best groups until they hold ``limit`` documents (all of them match, so
     # they give a ``limit``-th score), then every other group whose bound
-    # reaches that score.
+    # reaches that score, each document only as long as its clauses scored
+    # so far leave it able to reach it.
     first, n = [], 0
     for _bound, key in ranked:
         if n >= limit:
@@ -765,7 +804,11 @@ def _top_by_bounds(searcher, q, allowed: set[int], unit_sets: list[set[int]], li
     else:
         rest = [key for _bound, key in ranked[len(first):]]
     if rest:
-        top = heapq.nsmallest(limit, top + _score_groups(q, context, leaves, groups, rest, fresh=True))
+        # with a floor, a document is dropped as soon as its clauses scored
+        # so far plus the best of the rest cannot reach it (score_docs_above)
+        floor = -top[-1][0] if len(top) >= limit else None
+        top = heapq.nsmallest(limit, top + _score_groups(q, context, leaves, groups, rest, fresh=True,
+                                                         floor=floor))
     return Results(searcher, q, [(-neg, d) for neg, d in top])
 
 
@@ -789,23 +832,57 @@ def _top_scored(searcher, q, allowed: set[int], limit: int, context=None):
     return Results(searcher, q, [(-neg, d) for neg, d in top])
 
 
-def _score_groups(q, context, leaves, groups, keys, fresh: bool) -> list[tuple[float, int]]:
-    """``(-score, docnum)`` of the documents in the groups ``keys``."""
-    from .matchers import score_docs
+def _score_groups(q, context, leaves, groups, keys, fresh: bool,
+                  floor: float | None = None) -> list[tuple[float, int]]:
+    """``(-score, docnum)`` of the documents in the groups ``keys``; with
+    ``floor``, only of those that can score at least ``floor`` (the others
+    cannot enter the top k: see :func:`~portal.search.matchers.score_docs_above`)."""
+    from .matchers import rewind, score_docs, score_docs_above
 
     out: list[tuple[float, int]] = []
-    for n, (sub, start, _end, m, _maxq) in enumerate(leaves):
-        local = sorted(d for key in keys if key[0] == n for d in groups[key])
-        if local:
-            m = q.matcher(sub, context) if fresh else m
-            out += [(-score, d + start) for d, score in score_docs(m, local, sub.reader()).items()]
+    for n, (sub, start, _end, m, maxq) in enumerate(leaves):
+        mine = [key for key in keys if key[0] == n]
+        local = sorted(d for key in mine for d in groups[key])
+        if not local:
+            continue
+        if fresh and not rewind(m):  # a walked matcher: back to its start, or a new one
+            m = q.matcher(sub, context)
+        scores = None
+        if floor is not None:
+            present = {}
+            for key in mine:
+                mask = sum(1 << i for i, p in enumerate(key[1:]) if p)
+                present.update(dict.fromkeys(groups[key], mask))
+            scores = score_docs_above(m, local, present, maxq, floor, sub.reader())
+        if scores is None:
+            scores = score_docs(m, local, sub.reader())
+        out += [(-score, d + start) for d, score in scores.items()]
     return out
 
 
-def _count_facets(sets, docs) -> dict[str, dict[str, int]]:
+_BITS = tuple(1 << i for i in range(8))
+
+
+def _bitmask(docs) -> int:
+    """The document numbers ``docs`` (non-negative ints) as one int, bit
+    ``d`` set for each ``d``: built in a byte array (setting bits of a big
+    int one by one would copy it every time)."""
+    if not docs:
+        return 0
+    buf = bytearray((max(docs) >> 3) + 1)
+    bits = _BITS
+    for d in docs:
+        buf[d >> 3] |= bits[d & 7]
+    return int.from_bytes(buf, "little")
+
+
+def _count_facets(bits: dict[str, list[tuple[str, int]]], docs) -> dict[str, dict[str, int]]:
+    """``{field: {value: documents of docs holding it}}``, most first (ties
+    by value), zero counts left out; ``bits``: :meth:`SearchIndex.facet_bits`."""
+    mask = _bitmask(docs)
     out = {}
     for name in FACET_FIELDS:
-        counts = ((value, len(docs & members)) for value, members in sets[name].items() if value)
+        counts = ((value, (mask & members).bit_count()) for value, members in bits[name])
         out[name] = dict(sorted(((k, n) for k, n in counts if n), key=lambda kv: (-kv[1], kv[0])))
     return out
 

@@ -31,10 +31,13 @@ build_match_query(text)) & allowed`` (same docset as the scored query,
 built from postings sets, several times cheaper than walking the matcher
 tree), and decide the fuzzy retry on that count too. For a multi-word
 query, :func:`build_unit_match_queries` gives each word unit's docset (their
-union is that match set); the executor groups documents by the units they
-contain, bounds each group's score (``_AllWordsMatcher.bound_for``) and
-scores only the groups that can reach the top k, with
-:func:`~portal.search.matchers.score_docs` (exact, unpruned scores).
+union is that match set), and for a single word
+:func:`build_field_match_queries` each field's; the executor groups
+documents by the units they contain, bounds each group's score
+(``matchers.bound_for``) and scores only the groups that can reach the top
+k, with :func:`~portal.search.matchers.score_docs` (exact, unpruned scores)
+and :func:`~portal.search.matchers.score_docs_above` (documents that cannot
+reach the k-th score dropped between clauses).
 """
 
 from __future__ import annotations
@@ -66,6 +69,7 @@ __all__ = [
     "BuiltQuery",
     "DisMax",
     "Synonyms",
+    "build_field_match_queries",
     "build_match_query",
     "build_query",
     "build_unit_match_queries",
@@ -474,6 +478,25 @@ def build_unit_match_queries(
     if not isinstance(q, AllWordsOr):
         return None
     return [(MatchSet([_unscored(sub)]), bool(core)) for sub, core in zip(q.subqueries, q.core)]
+
+
+def build_field_match_queries(
+    text: str,
+    *,
+    fields_boosts: dict[str, float] | None = None,
+    fuzzy: bool = False,
+    synonyms: Synonyms | None = None,
+) -> list[wq.Query] | None:
+    """A :class:`MatchSet` per field clause of a single-word query (the
+    subqueries of its ``DisMax``, in order), else ``None`` (several words,
+    no words, a single field). Their union is :func:`build_match_query`'s
+    docset; the executor bounds a document's score by the fields it
+    matches, as it does by the words for several (see
+    :func:`build_unit_match_queries`)."""
+    q = build_query(text, fields_boosts=fields_boosts, fuzzy=fuzzy, synonyms=synonyms).query
+    if type(q) is not DisMax:
+        return None
+    return [MatchSet([_unscored(sub)]) for sub in q.subqueries]
 
 
 def highlight_terms(text: str, synonyms: Synonyms | None = None) -> set[str]:

@@ -12,6 +12,7 @@ so a snippet is the one ``hit.highlights(fieldname, top=top)`` gives
 
 from __future__ import annotations
 
+import functools
 import re
 
 from whoosh import highlight
@@ -22,23 +23,40 @@ from .analysis import MAX_TOKEN_LEN, STOP_WORDS, WORD_PATTERN, _fold_word, analy
 _WORD = re.compile(WORD_PATTERN)
 
 
+@functools.lru_cache(maxsize=200_000)
+def _word_tokens(word: str) -> tuple[str, bool, tuple[str, ...]] | None:
+    """``(first token's text, stop word?, compound part stems)`` of one
+    matched word as :func:`_tokens` yields it; None for an overlong word
+    (no token). One cached lookup per word instead of folding and
+    analysing it (two more) every time it is highlighted."""
+    if len(word) > MAX_TOKEN_LEN:
+        return None
+    folded = _fold_word(word)
+    if folded in STOP_WORDS:
+        return folded, True, ()
+    whole, parts = analyze_word(folded)
+    return whole, False, parts
+
+
 def _tokens(text: str, words: frozenset):
     """The stemmed fields' index-mode token stream of ``text`` (see
     ``analysis.dutch_analyzer``) with ``matched`` set as Whoosh's
-    ``set_matched_filter`` sets it; one Token reused, as Whoosh does."""
+    ``set_matched_filter`` sets it; one Token reused, as Whoosh does
+    (a stop word's token keeps the ``part`` flag of the token before it)."""
     t = Token(positions=False, chars=True, removestops=False, mode="index")
+    analysed = _word_tokens
     for m in _WORD.finditer(text):
-        word = m.group()
-        if len(word) > MAX_TOKEN_LEN:
+        found = analysed(m.group())
+        if found is None:
             continue
-        folded = _fold_word(word)
-        t.startchar, t.endchar = m.start(), m.end()
-        if folded in STOP_WORDS:
-            t.text, t.stopped, t.matched = folded, True, folded in words
+        first, stopped, parts = found
+        t.startchar, t.endchar = m.span()
+        t.text, t.matched = first, first in words
+        if stopped:
+            t.stopped = True
             yield t
             continue
-        whole, parts = analyze_word(folded)
-        t.text, t.stopped, t.part, t.matched = whole, False, False, whole in words
+        t.stopped, t.part = False, False
         yield t
         for p in parts:
             t.text, t.part, t.matched = p, True, p in words

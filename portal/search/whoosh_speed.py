@@ -9,7 +9,17 @@
    is decoded once while its segment is open. A block is immutable once
    written; Whoosh's matchers only read the decoded tuples.
 
-2. Writing a segment (below).
+2. Walking postings: a matcher steps from block to block by reading each
+   block's header (seek, length, unpickled info tuple), also for blocks it
+   skips without decoding: scoring a few hundred documents of a common
+   word reads every header of its postings list. :func:`install` keeps the
+   decoded headers of the :data:`HEADERS_KEPT` most recently read blocks
+   (first in, first out), keyed like the blocks; a header is as immutable
+   as its block. The matcher's state after ``_goto`` is the one Whoosh's
+   own ``_goto`` leaves (the file position aside, which nothing reads:
+   block data is read with ``postfile.get(offset, length)``).
+
+3. Writing a segment (below).
 
 While writing a segment's postings, ``FieldWriter.add_postings`` asks the
 segment's per-document reader for the document's field length once per
@@ -29,10 +39,13 @@ from collections import OrderedDict
 
 from whoosh.codec import base
 from whoosh.codec.whoosh3 import W3LeafMatcher
+from whoosh.system import _INT_SIZE
+from whoosh.util.numeric import byte_to_length
 
 _ORIGINAL = base.FieldWriter.add_postings
 _READ_DATA = W3LeafMatcher._read_data
 _READ_IDS = W3LeafMatcher._read_ids
+_GOTO = W3LeafMatcher._goto
 
 #: decoded postings blocks kept per process (each at most 128 postings, with
 #: positions about 13 kB decoded: about 50 MB; the benchmark's whole query mix
@@ -90,10 +103,46 @@ def _read_ids(self):
         self._ids = entry[1]
 
 
+#: block headers kept per process (a tuple of 9 small values, ~0.2 kB each:
+#: about 50 MB at most; 100,000 items have ~800 blocks per common word and field)
+HEADERS_KEPT = 250_000
+_HEADERS: OrderedDict = OrderedDict()  # (postfile, position) -> header tuple
+
+
+def _goto(self, position):
+    """Whoosh's ``W3LeafMatcher._goto`` with the block header kept."""
+    self._data = None
+    self._ids = None
+    self._weights = None
+    self._values = None
+    self._i = 0
+    key = (_file_key(self._postfile), position)
+    header = _HEADERS.get(key)
+    if header is None:
+        postfile = self._postfile
+        postfile.seek(position)
+        length = postfile.read_int()
+        last = length < 0
+        if last:
+            length = -length
+        info = postfile.read_pickle()
+        header = (last, position + _INT_SIZE + length, postfile.tell(), info[0], info[1], info[2],
+                  info[3], byte_to_length(info[4]), byte_to_length(info[5]))
+        with _LOCK:
+            _HEADERS[key] = header
+            while len(_HEADERS) > HEADERS_KEPT:
+                _HEADERS.popitem(last=False)
+    if header[0]:
+        self._lastblock = True
+    (_last, self._nextoffset, self._dataoffset, self._blocklength, self._maxid, self._maxweight,
+     self._compression, self._minlength, self._maxlength) = header
+
+
 def clear_blocks() -> None:
-    """Forget the kept postings blocks (tests, memory)."""
+    """Forget the kept postings blocks and block headers (tests, memory)."""
     with _LOCK:
         _BLOCKS.clear()
+        _HEADERS.clear()
 
 
 class _LengthTables:
@@ -122,10 +171,11 @@ def _add_postings(self, schema, lengths, items):
 
 
 def install() -> None:
-    """Install both speed-ups (idempotent)."""
+    """Install the speed-ups (idempotent)."""
     base.FieldWriter.add_postings = _add_postings
     W3LeafMatcher._read_data = _read_data
     W3LeafMatcher._read_ids = _read_ids
+    W3LeafMatcher._goto = _goto
 
 
 def uninstall() -> None:
@@ -133,4 +183,5 @@ def uninstall() -> None:
     base.FieldWriter.add_postings = _ORIGINAL
     W3LeafMatcher._read_data = _READ_DATA
     W3LeafMatcher._read_ids = _READ_IDS
+    W3LeafMatcher._goto = _GOTO
     clear_blocks()
