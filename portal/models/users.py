@@ -87,6 +87,10 @@ class User(UserMixin, db.Model):
     totp_enabled_at: Mapped[datetime | None] = mapped_column(DateTime)
     totp_last_step: Mapped[int | None] = mapped_column(Integer)
     totp_recovery_codes: Mapped[str | None] = mapped_column(Text)
+    #: The interface language the user chose with the header's switch
+    #: (``portal.web.language.LANGUAGES``); ``None``: never chose, Dutch. Used
+    #: when they log in without the language cookie and for every e-mail to them.
+    language: Mapped[str | None] = mapped_column(String(5), nullable=True)
 
     municipality: Mapped[Municipality | None] = relationship()
 

@@ -8,6 +8,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
+from werkzeug.datastructures import MultiDict
 
 from .. import permissions, taxonomy
 from ..errors import ValidationFailed
@@ -16,6 +17,7 @@ from ..i18n import N_
 from ..markdown import render
 from ..models import MEETING_KINDS, Municipality, Region
 from . import bp
+from . import kept as kept_service
 from . import meetings as meeting_service
 from . import questions as question_service
 from .common import ID, long_datetime, parse_int
@@ -230,6 +232,13 @@ def questions():
                            ), 200, NO_STORE
 
 
+def _question_values(form) -> dict:
+    """The question form's fields from a ``MultiDict`` (a post, or a kept form)."""
+    return {"title": form.get("title", ""), "body": form.get("body", ""),
+            "themes": form.getlist("themes"), "phase": form.get("phase", ""),
+            "municipality": form.get("municipality", "")}
+
+
 def _question_form(values: dict, errors: dict | None = None, status: int = 200):
     munis = db.session.scalars(select(Municipality).order_by(Municipality.name)).all()
     themes = question_service.vocabulary().allowed("theme")
@@ -243,10 +252,11 @@ def ask():
     if not permissions.can_ask(current_user):
         abort(403)
     if request.method == "GET":
+        kept = kept_service.resumed_fields()  # the text of a post that did not arrive (issue #4)
+        if kept is not None:
+            return _question_form(_question_values(MultiDict(kept)))
         return _question_form({"title": request.args.get("titel", "")[:300], "themes": []})
-    values = {"title": request.form.get("title", ""), "body": request.form.get("body", ""),
-              "themes": request.form.getlist("themes"), "phase": request.form.get("phase", ""),
-              "municipality": request.form.get("municipality", "")}
+    values = _question_values(request.form)
     try:
         question = question_service.ask_question(current_user, values)
     except ValidationFailed as exc:
@@ -256,7 +266,8 @@ def ask():
     return redirect(url_for("network.question", question_id=question.id))
 
 
-def _question_page(question, errors: dict | None = None, answer_text: str = "", status: int = 200):
+def _question_page(question, errors: dict | None = None, answer_text: str = "", status: int = 200,
+                   kept: bool = False):
     return render_template(
         "network/question.html", question=question, html=render(question.body),
         answers=[(a, render(a.body)) for a in question.answers],
@@ -264,14 +275,18 @@ def _question_page(question, errors: dict | None = None, answer_text: str = "", 
         settle=permissions.can_settle_question(current_user, question),
         make_lesson=permissions.can_make_lesson_from_answer(current_user, question),
         lessons=question_service.lessons_from(current_user, question),
-        errors=errors or {}, answer_text=answer_text,
+        errors=errors or {}, answer_text=answer_text, kept=kept,
     ), status, NO_STORE
 
 
 @bp.route(f"/vragen/<{ID}:question_id>")
 @login_required
 def question(question_id: int):
-    return _question_page(question_service.get_question(current_user, question_id))
+    question = question_service.get_question(current_user, question_id)
+    kept = kept_service.resumed_fields()  # an answer that did not arrive (issue #4)
+    if kept is not None:
+        return _question_page(question, answer_text=MultiDict(kept).get("body", ""), kept=True)
+    return _question_page(question)
 
 
 @bp.route(f"/vragen/<{ID}:question_id>/antwoorden", methods=["POST"])

@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import render_template
+from flask_babel import force_locale
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import event, or_, select
 from sqlalchemy import inspect as sa_inspect
@@ -54,7 +55,7 @@ from ..models import (
 from ..models.base import utcnow
 from ..models.follows import DEFAULT_FREQUENCY, DIGEST_FREQUENCIES, FOLLOW_KINDS
 from .common import audit
-from .notifications import notify
+from .notifications import mail_language, notify
 
 log = logging.getLogger("portal.follows")
 
@@ -481,22 +482,73 @@ def is_due(frequency: str, last: datetime | None, now: datetime) -> bool:
 class Digest:
     """What one digest holds: ``items`` [(item, [names of the follows it
     matched])], ``profiles`` (count of new key-figure profiles: names never
-    go by e-mail), ``answers`` [(question, new answers)]."""
+    go by e-mail), ``answers`` [(question, new answers)], ``questions``
+    [(question, [names of the follows it matched])]: new questions to the
+    network in what the member follows (title and link only: the asker's
+    name never goes by e-mail)."""
 
     items: list[tuple[Item, list[str]]] = field(default_factory=list)
     profiles: int = 0
     answers: list[tuple[Question, int]] = field(default_factory=list)
+    questions: list[tuple[Question, list[str]]] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
-        return not self.items and not self.profiles and not self.answers
+        return not self.items and not self.profiles and not self.answers and not self.questions
+
+
+def _question_matches(follows: list[Follow], question: Question) -> list[Follow]:
+    """The ``follows`` (of one member) that ``question`` belongs to: its
+    themes, its phase, its municipality and that municipality's region.
+    Collections hold no questions."""
+    muni = question.municipality
+    keys = {
+        "theme": set(question.themes or []), "phase": {question.phase} if question.phase else set(),
+        "municipality": {muni.cbs_code} if muni is not None else set(),
+        "region": {str(muni.region_id)} if muni is not None and muni.region_id is not None else set(),
+    }
+    return [f for f in follows if f.key in keys.get(f.kind, ())]
+
+
+def _new_questions(user: User, follows: list[Follow], since: datetime, until: datetime,
+                   names: dict[tuple[str, str], str]) -> list[tuple[Question, list[str]]]:
+    """Questions asked in ``(since, until]`` by someone else than ``user``
+    in what ``user`` follows, oldest first, each with the names of the
+    follows it matched; empty when ``user`` may not read questions
+    (``permissions.can_view_questions``, the only rule for reading a
+    question: every member reads every question)."""
+    if not follows or not permissions.can_view_questions(user):
+        return []
+    rows = db.session.scalars(
+        select(Question).where(Question.created_at > since, Question.created_at <= until,
+                               or_(Question.author_id.is_(None), Question.author_id != user.id))
+        .order_by(Question.created_at, Question.id)).all()
+    found = []
+    for question in rows:
+        hits = _question_matches(follows, question)
+        if hits:
+            found.append((question, [label for label in dict.fromkeys(_follow_label(f, names) for f in hits)
+                                     if label]))
+    return found
+
+
+def _follow_label(follow_row: Follow, names: dict[tuple[str, str], str]) -> str:
+    """"Thema: Jongeren" for a follow, cached in ``names``; ``""`` when its
+    target no longer exists."""
+    key = (follow_row.kind, follow_row.key)
+    if key not in names:
+        target = describe(follow_row.kind, follow_row.key)
+        names[key] = f"{kind_label(follow_row.kind)}: {target.name}" if target else ""
+    return names[key]
 
 
 def compose_digest(user: User, since: datetime, until: datetime) -> Digest:
     """What is new for ``user`` in ``(since, until]``: items first published
     in, or added to a collection of, what they follow, which they may see
-    now (``permissions.can_view``), each once; new answers by others on the
-    questions they follow (when they may read questions)."""
+    now (``permissions.can_view``), each once; new questions by others in
+    the themes, phases and places they follow, and new answers by others on
+    the questions they follow (both when they may read questions). The
+    follow names are in the current locale (``force_locale`` for a mail)."""
     digest = Digest()
     if not user.active:
         return digest
@@ -519,10 +571,7 @@ def compose_digest(user: User, since: datetime, until: datetime) -> Digest:
                 seen[item.id] = []
                 order.append(item)
             for f in hits:
-                if (f.kind, f.key) not in names:
-                    target = describe(f.kind, f.key)
-                    names[(f.kind, f.key)] = f"{kind_label(f.kind)}: {target.name}" if target else ""
-                label = names[(f.kind, f.key)]
+                label = _follow_label(f, names)
                 if label and label not in seen[item.id]:
                     seen[item.id].append(label)
     for item in order:
@@ -541,6 +590,7 @@ def compose_digest(user: User, since: datetime, until: datetime) -> Digest:
         for question, _answer_id in rows:
             counts.setdefault(question.id, [question, 0])[1] += 1
         digest.answers = [(q, n) for q, n in counts.values()]
+    digest.questions = _new_questions(user, list(follows), since, until, names)
     return digest
 
 
@@ -556,6 +606,8 @@ def _candidates(frequency: str | None) -> list[User]:
 
 def _render_mail(user: User, digest: Digest, since: datetime, until: datetime, frequency: str,
                  base: str, token: str) -> tuple[str, str, str]:
+    """``(subject, text, html)`` of ``user``'s digest in the current locale
+    (the caller wraps it in ``force_locale(mail_language(user))``)."""
     from flask_babel import gettext as _
 
     unsubscribe_url = f"{base}/volgen/afmelden/{token}"
@@ -605,7 +657,8 @@ def send_digests(config: dict, now: datetime | None = None, frequency: str | Non
             db.session.rollback()
             continue
         since = last or period_start(freq, now)
-        digest = compose_digest(user, since, now)
+        with force_locale(mail_language(user)):  # the follow names, too, in the member's language
+            digest = compose_digest(user, since, now)
         if setting is None:
             setting = DigestSetting(user_id=uid, frequency=freq)
             db.session.add(setting)
@@ -613,13 +666,14 @@ def send_digests(config: dict, now: datetime | None = None, frequency: str | Non
         outcome = "empty"
         if not digest.empty and user.email:
             token = unsubscribe_token(user, config["SECRET_KEY"])
-            subject, text, html = _render_mail(user, digest, since, now, freq, base, token)
+            with force_locale(mail_language(user)):
+                subject, text, html = _render_mail(user, digest, since, now, freq, base, token)
             db.session.add(OutboxMessage(
                 to_address=user.email, subject=subject[:300], body=text, html_body=html,
                 headers={"List-Unsubscribe": f"<{base}/volgen/afmelden/{token}>",
                          "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}))
             audit(None, "digest.sent", f"user/{uid}", items=len(digest.items) + digest.profiles,
-                  answers=len(digest.answers))
+                  answers=len(digest.answers), questions=len(digest.questions))
             outcome = "sent"
         try:
             db.session.commit()

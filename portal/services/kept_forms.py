@@ -14,6 +14,7 @@ import hashlib
 import json
 import secrets
 from datetime import timedelta
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import delete, func, select
@@ -161,21 +162,63 @@ def take_form_without_session(actor: Any, token: str, endpoint: str, item_type: 
     is not expired, and ``actor`` (logged in) may still edit ``item`` (or
     create ``item_type``). A matching form is deleted on the way, used or
     not (one use); a form of another page is left alone. ``None`` otherwise."""
+    slug = item.slug if item is not None else None
+    target = f"item:{item.id}" if item is not None else f"new:{item_type}"
+    return take_page_form_without_session(
+        actor, token, endpoint, item_type, slug, target,
+        lambda: permissions.can_edit(actor, item) if item is not None else permissions.can_create(actor, item_type))
+
+
+def take_page_form_without_session(actor: Any, token: str, endpoint: str, item_type: str, slug: str | None,
+                                   target: str, allowed: Callable[[], bool]) -> list[tuple[str, str]] | None:
+    """The form kept under ``token`` without a session, as
+    ``[(name, value), ...]``, when it was kept for this very page
+    (``endpoint``, ``item_type``, ``slug``: what
+    :func:`keep_form_without_session` was given), is not expired and
+    ``allowed()`` (may ``actor``, logged in, still use that form?). A
+    matching form is deleted on the way, used or not (one use; audit
+    ``target``); a form of another page is left alone. ``None`` otherwise."""
     from ..models import SessionlessForm
 
     if not token or len(token) > 100 or not getattr(actor, "is_authenticated", False):
         return None
     begin_write()
     row = db.session.scalar(select(SessionlessForm).where(SessionlessForm.token_hash == _hash(token)))
-    slug = item.slug if item is not None else None
     if row is None or (row.endpoint, row.item_type, row.slug) != (endpoint, item_type, slug):
         db.session.rollback()
         return None
-    allowed = permissions.can_edit(actor, item) if item is not None else permissions.can_create(actor, item_type)
+    may = allowed()
     expired = row.expires_at < utcnow()
     fields = [(k, v) for k, v in row.fields]
-    target = f"item:{item.id}" if item is not None else f"new:{item_type}"
     db.session.delete(row)
-    audit(actor, "form.restored" if allowed and not expired else "form.discarded", target)
+    audit(actor, "form.restored" if may and not expired else "form.discarded", target)
     db.session.commit()
-    return fields if allowed and not expired else None
+    return fields if may and not expired else None
+
+
+# -- forms that are not item forms (the network's question and answer forms) ---------------
+# Kept with a session in ``kept_forms`` like an item form, with ``item_id``
+# empty and ``item_type`` naming the page: ``"question"`` (asking) or
+# ``"answer:<question id>"`` (answering that question); see ``portal.network.kept``.
+
+
+def take_page_form(actor: Any, token: str, page: str, allowed: Callable[[], bool]) -> list[tuple[str, str]] | None:
+    """The form kept with :func:`keep_form` (``item`` ``None``, ``item_type``
+    ``page``) behind ``token``, deleted on the way (one use), when it
+    belongs to ``actor``, was kept for ``page``, is not expired and
+    ``allowed()``; a kept form ``actor`` may no longer use is discarded; one
+    of another user or page is left alone. ``None`` unless usable."""
+    if not token or len(token) > 100 or not getattr(actor, "is_authenticated", False):
+        return None
+    begin_write()
+    row = db.session.scalar(select(KeptForm).where(KeptForm.token_hash == _hash(token)))
+    if row is None or row.user_id != actor.id or row.item_type != page or row.item_id is not None:
+        db.session.rollback()
+        return None
+    may = allowed()
+    expired = row.expires_at < utcnow()
+    fields = [(k, v) for k, v in row.fields]
+    db.session.delete(row)
+    audit(actor, "form.restored" if may and not expired else "form.discarded", f"new:{page}")
+    db.session.commit()
+    return fields if may and not expired else None

@@ -16,6 +16,7 @@ from email import policy as email_policy
 from email.message import EmailMessage
 from typing import Any
 
+from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import func, select, update
 
@@ -29,7 +30,7 @@ from ..models.base import utcnow
 from .common import audit
 
 PER_PAGE = 20
-PROFILE_MAIL = "Er is een melding over een profiel van een sleutelfiguur; log in om haar te lezen"
+PROFILE_MAIL = N_("Er is een melding over een profiel van een sleutelfiguur; log in om haar te lezen")
 
 
 #: The forms of the (Dutch) messages stored in ``notifications.message``,
@@ -61,6 +62,39 @@ _STORED_FORMS = (
     N_("Nieuwe werkwijze: %(title)s (in dossier %(collection)s)"),
     N_("Nieuwe aanvraag voor toegang voor de gemeente %(municipality)s"),
 )
+
+
+def mail_language(user: Any) -> str:
+    """The language of e-mails to ``user``: their stored choice
+    (``User.language``, set with the header's switch) when it is a supported
+    interface language, else Dutch. ``user`` may be ``None``."""
+    from ..web.language import DEFAULT, LANGUAGES
+
+    lang = getattr(user, "language", None)
+    return lang if lang in LANGUAGES else DEFAULT
+
+
+def mail_language_for(address: str) -> str:
+    """:func:`mail_language` of the account with e-mail ``address``
+    (compared in lower case); Dutch when there is none."""
+    user = db.session.scalar(select(User).where(func.lower(User.email) == (address or "").lower())) \
+        if address else None
+    return mail_language(user)
+
+
+def in_language_of(user: Any):
+    """A context manager: render an e-mail to ``user`` in
+    :func:`mail_language` (``flask_babel.force_locale``), e.g.
+    ``with in_language_of(user): subject = _("...")``."""
+    return force_locale(mail_language(user))
+
+
+def in_language_of_address(address: str):
+    """As :func:`in_language_of`, for the account with e-mail ``address``
+    (Dutch when there is none, e.g. an applicant without an account yet)."""
+    return force_locale(mail_language_for(address))
+
+
 def display_message(note: Notification) -> str:
     """``note.message`` in the interface language: the stored Dutch text
     matched against ``_STORED_FORMS`` and translated with the matched parts
@@ -102,11 +136,13 @@ def notify(users: Iterable[Any], kind: str, message: str, link: str = "", item: 
         db.session.add(Notification(user_id=uid, kind=kind, message=message[:500], link=link[:500],
                                     item_id=item.id if item is not None else None))
         if mail and getattr(user, "email", ""):
-            # A key figure's name never leaves the portal by e-mail.
-            text = PROFILE_MAIL if item is not None and item.type == "profile" else message
-            body = f"{text}\n\n{base}{link}\n\n-- Kennisportaal sleutelfiguren\n"
-            db.session.add(OutboxMessage(to_address=user.email, subject=f"Kennisportaal: {text}"[:300],
-                                         body=body))
+            with in_language_of(user):  # the recipient's language, not the sender's
+                # A key figure's name never leaves the portal by e-mail.
+                text = _(PROFILE_MAIL) if item is not None and item.type == "profile" \
+                    else stored_text(message, _STORED_FORMS)
+                subject = _("Kennisportaal: %(text)s", text=text)
+                body = f"{text}\n\n{base}{link}\n\n-- {_('Kennisportaal sleutelfiguren')}\n"
+            db.session.add(OutboxMessage(to_address=user.email, subject=subject[:300], body=body))
         count += 1
     return count
 

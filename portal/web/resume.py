@@ -33,6 +33,9 @@ from .filters import PATH_TYPES
 
 bp = Blueprint("resume", __name__)
 FORM_ENDPOINTS = ("web.create", "web.edit")
+#: The network's forms kept alike (``portal.network.kept``): where they are
+#: posted, and the pages that show them.
+NETWORK_ENDPOINTS = ("network.ask", "network.answer", "network.question")
 RESUME_ARG = "hervat"
 #: The cookie that carries the token of a form kept without a session.
 COOKIE = "portal_bewaard"
@@ -65,7 +68,12 @@ def keep_posted_form():
     """Keep a valid POST of the item form that arrived without a login; on
     the form's GET with ``?hervat=``, take the kept form out (before the view
     checks permission, so a kept form its author may no longer use is
-    discarded even when the view refuses them)."""
+    discarded even when the view refuses them). The network's question and
+    answer forms are handled alike by ``portal.network.kept``."""
+    if request.endpoint in NETWORK_ENDPOINTS:
+        from ..network import kept as network_kept
+
+        return network_kept.keep_posted_form()
     if request.endpoint not in FORM_ENDPOINTS:
         return None
     if request.method == "GET" and request.args.get(RESUME_ARG) and current_user.is_authenticated:
@@ -161,7 +169,12 @@ def keep_form_after_csrf_failure():
     Kept only when the post came from the form itself: the endpoint is the
     item form, it carries a ``csrf_token`` field (the form had one), it was
     sent by a page of this site, it came without any session cookie,
-    and the client address is within ``KEEP_WITHOUT_SESSION_LIMIT``."""
+    and the client address is within ``KEEP_WITHOUT_SESSION_LIMIT``.
+    The network's question and answer forms: ``portal.network.kept``."""
+    if request.method == "POST" and request.endpoint in NETWORK_ENDPOINTS:
+        from ..network import kept as network_kept
+
+        return network_kept.keep_form_after_csrf_failure()
     if request.method != "POST" or request.endpoint not in FORM_ENDPOINTS:
         return None
     if request.cookies.get(current_app.session_interface.get_cookie_name(current_app)):
@@ -179,7 +192,12 @@ def keep_form_after_csrf_failure():
     token = kept_forms.keep_form_without_session(request.endpoint, item_type, slug, fields)
     if token is None:
         return None
-    form_url = url_for(request.endpoint, **args)
+    return kept_without_session_response(token, url_for(request.endpoint, **args))
+
+
+def kept_without_session_response(token: str, form_url: str):
+    """The 400 page "your text is kept, log in again" with a login link back
+    to ``form_url``, setting the HttpOnly cookie ``COOKIE`` to ``token``."""
     response = current_app.make_response((render_template(
         "web/kept_without_session.html", login_url=url_for("auth.login", next=form_url)), 400))
     response.set_cookie(COOKIE, token, max_age=int(kept_forms.KEEP_WITHOUT_SESSION_FOR.total_seconds()),
