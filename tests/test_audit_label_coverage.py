@@ -13,14 +13,14 @@ PORTAL = Path(__file__).resolve().parents[1] / "portal"
 
 def _audit_codes() -> set[str]:
     """Literal action codes passed as the second argument of ``audit(...)``
-    (and ``audit_event``/``record`` spellings of the same call)."""
+    and of ``accounts.record(...)`` (the same call for account events)."""
     codes: set[str] = set()
     for path in PORTAL.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if not isinstance(node, ast.Call) or len(node.args) < 2:
                 continue
             name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
-            if name != "audit":
+            if name not in ("audit", "record"):
                 continue
             arg = node.args[1]
             if isinstance(arg, ast.Constant) and isinstance(arg.value, str):

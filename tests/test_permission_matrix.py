@@ -472,6 +472,7 @@ PUBLIC = {
     # getting in (and out)
     "auth.login": "/inloggen", "auth.login_code": None, "auth.reset_password": None, "auth.logout": None,
     "auth.oidc_start": None, "auth.oidc_callback": None,
+    "auth.forgot_password": "/wachtwoord-vergeten", "auth.forgot_password_sent": "/wachtwoord-vergeten/verstuurd",
     "signup.form": "/account-aanvragen", "signup.sent": "/account-aanvragen/verstuurd",
     "signup.confirm": None, "signup.confirm_post": None, "signup.confirm_request": None,
     "signup.confirm_request_post": None,  # links with their own token, mailed to the applicant
@@ -485,7 +486,7 @@ LOGIN_ONLY = {
     "network.ask": "/vragen/nieuw", "auth.change_password": "/wachtwoord-wijzigen",
     "auth.totp_setup": "/tweestapsverificatie", "auth.totp_start": None, "auth.totp_confirm": None,
     "auth.totp_disable": None, "auth.totp_recovery_codes": None, "auth.sessions": "/sessies",
-    "auth.end_session": None, "auth.end_other_sessions": None, "auth.oidc_link": None,
+    "auth.end_session": None, "auth.end_other_sessions": None, "auth.oidc_link": None, "auth.oidc_reauth": None,
     "api_account.tokens": "/account/sleutels", "api_account.tokens_en": None, "api_account.revoke": None,
     "guide.mark": None, "follows.index": "/volgen", "follows.follow": None, "follows.unfollow": None,
     "follows.frequency": None,

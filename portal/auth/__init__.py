@@ -1,5 +1,6 @@
-"""Login, logout, password change and reset; session limits; audit of
-denied access.
+"""Login, logout, password change and reset ("Wachtwoord vergeten?":
+``/wachtwoord-vergeten`` mails a one-hour, single-use link; see
+``accounts.request_password_reset``); session limits; audit of denied access.
 
 Sessions (OWASP ASVS 5.0 V7): the session and remember cookie hold
 ``"<user id>.<session token>.<device token>"``; the user loader accepts
@@ -46,6 +47,12 @@ LOGIN_ERROR = _l("Het e-mailadres of het wachtwoord klopt niet.")
 CODE_ERROR = _l("De code klopt niet. Probeer het opnieuw met de nieuwste code uit uw app, of met een herstelcode.")
 #: After a right password, the second step must follow within this time.
 PENDING_LIFETIME = 300  # seconds
+#: "Wachtwoord vergeten?" requests per client address (roomy: a town hall's staff share one
+#: address), and per typed e-mail address (each mail is one request; this limit keeps a mailbox
+#: from being flooded). Defaults; the environment (PORTAL_FORGOT_PASSWORD_LIMIT,
+#: PORTAL_FORGOT_PASSWORD_EMAIL_LIMIT) or the app config overrides them.
+FORGOT_PASSWORD_LIMIT = "20 per hour;100 per day"
+FORGOT_PASSWORD_EMAIL_LIMIT = "3 per hour;6 per day"
 #: Endpoints an admin or privacy officer without a second factor may reach
 #: while REQUIRE_TOTP_FOR_ADMINS is on.
 _ENROLMENT_ENDPOINTS = frozenset({"auth.totp_setup", "auth.totp_start", "auth.totp_confirm", "auth.logout", "static"})
@@ -64,6 +71,12 @@ def _configure(state) -> None:
     # Issue #7: admins and privacy officers must use a second factor
     # (PORTAL_REQUIRE_TOTP_FOR_ADMINS, read in portal.config).
     config.setdefault("REQUIRE_TOTP_FOR_ADMINS", True)
+    # "Wachtwoord vergeten?": per client address and per typed address (Flask-Limiter notation)
+    import os
+
+    config.setdefault("FORGOT_PASSWORD_LIMIT", os.environ.get("PORTAL_FORGOT_PASSWORD_LIMIT") or FORGOT_PASSWORD_LIMIT)
+    config.setdefault("FORGOT_PASSWORD_EMAIL_LIMIT",
+                      os.environ.get("PORTAL_FORGOT_PASSWORD_EMAIL_LIMIT") or FORGOT_PASSWORD_EMAIL_LIMIT)
     if config.get("ENV") == "production":
         # __Host-: the browser accepts the cookie only over https, for this
         # host alone and path / (no subdomain can set or read it). ASVS 5.0 3.3.3
@@ -179,6 +192,10 @@ class ChangePasswordForm(FlaskForm):
     end_other_sessions = BooleanField(_l("Log mij uit op alle andere apparaten"), default=True)
 
 
+class ForgotPasswordForm(FlaskForm):
+    email = EmailField(_l("E-mailadres"), validators=[DataRequired(_l("Vul uw e-mailadres in.")), Length(max=320)])
+
+
 class ResetPasswordForm(FlaskForm):
     new_password = PasswordField(_l("Nieuw wachtwoord"), validators=[DataRequired(_l("Vul een nieuw wachtwoord in."))])
 
@@ -214,6 +231,8 @@ def _fresh_session(user: User, remember: bool = False, method: str = "password")
     # flask-login writes this value into the remember cookie as well
     session["_user_id"] = f"{user.get_id()}.{device}"
     session["_auth_at"] = session["_seen_at"] = int(time.time())
+    # a credential was just presented (not a remember cookie): see ``devices.reauth_is_fresh``
+    session["_reauth_at"] = session["_auth_at"]
 
 
 @bp.route("/inloggen", methods=["GET", "POST"])
@@ -299,9 +318,55 @@ def change_password():
     return render_template("auth/change_password.html", form=form, errors=errors), (400 if errors else 200)
 
 
+def _forgot_limit() -> str:
+    return current_app.config["FORGOT_PASSWORD_LIMIT"]
+
+
+def _forgot_email_limit() -> str:
+    return current_app.config["FORGOT_PASSWORD_EMAIL_LIMIT"]
+
+
+def _forgot_email_key() -> str:
+    """Rate-limit key of the typed address (per installation), in its
+    canonical form: look-alike spellings of one address share its limit."""
+    from ..signup.service import canonical_email
+
+    raw = (request.form.get("email") or "").strip()[:320]
+    return f"{current_app.instance_path}|forgot-password|{canonical_email(raw) or raw.lower()}"
+
+
+@bp.route("/wachtwoord-vergeten", methods=["GET", "POST"])
+@limiter.limit(_forgot_limit, methods=["POST"])
+@limiter.limit(_forgot_email_limit, methods=["POST"], key_func=_forgot_email_key,
+               deduct_when=lambda response: response.status_code == 302)
+def forgot_password():
+    """"Wachtwoord vergeten?": ask for the e-mail address, then always the
+    same answer (a redirect to ``forgot_password_sent``), whether or not
+    an account has that address (no account enumeration, OWASP ASVS 5.0
+    V6.3.8 / 4.0 2.5.x). What is mailed: ``accounts.request_password_reset``.
+    Limited per client address (every POST counts) and per typed address."""
+    if current_user.is_authenticated:
+        return redirect(url_for("auth.change_password"))
+    form = ForgotPasswordForm()
+    if form.validate_on_submit():
+        accounts.request_password_reset(form.email.data)
+        return redirect(url_for("auth.forgot_password_sent"))
+    errors = {name: list(f.errors) for name, f in form._fields.items() if f.errors} if request.method == "POST" else {}
+    return render_template("auth/forgot_password.html", form=form, errors=errors), (400 if errors else 200)
+
+
+@bp.route("/wachtwoord-vergeten/verstuurd")
+def forgot_password_sent():
+    """The one answer every valid "Wachtwoord vergeten?" request gets."""
+    return render_template("auth/forgot_password_sent.html")
+
+
 @bp.route("/wachtwoord-herstellen/<token>", methods=["GET", "POST"])
 def reset_password(token: str):
-    """Set a new password with a reset link made by ``portal password-reset``."""
+    """Set a new password with a reset link (``portal password-reset`` or
+    "Wachtwoord vergeten?"). The link works once (``accounts.reset_password``
+    clears the token in the same transaction) and for one hour; afterwards
+    every session and API key of the user has ended, this one too."""
     form = ResetPasswordForm()
     errors: dict[str, list[str]] = {}
     valid = accounts.user_for_reset_token(token) is not None
@@ -319,7 +384,7 @@ def reset_password(token: str):
     elif valid and request.method == "POST":
         errors = {name: list(f.errors) for name, f in form._fields.items() if f.errors}
     if not valid:
-        errors = {"token": [_("Deze herstellink is ongeldig, al gebruikt of verlopen. Vraag de beheerder om een nieuwe.")]}
+        errors = {"token": [_(accounts.RESET_LINK_INVALID)]}
     response = current_app.make_response((
         render_template("auth/reset_password.html", form=form, errors=errors, valid=valid),
         200 if valid and not errors else (404 if not valid else 400)))
@@ -414,7 +479,8 @@ def _setup_page(*, secret: str | None = None, codes: list[str] | None = None, er
     return render_template("auth/totp.html", user=user, secret=secret, grouped=accounts.group_secret(secret or ""),
                            uri=uri, qr=qr, codes=codes, errors=errors or {}, form=CodeForm(),
                            disable_form=DisableTotpForm(), recovery_form=RecoveryCodesForm(prefix="herstel"),
-                           required=accounts.totp_required(user, current_app.config)), status
+                           required=accounts.totp_required(user, current_app.config),
+                           needs_password=accounts.has_password(user)), status
 
 
 @bp.route("/tweestapsverificatie")
@@ -425,11 +491,32 @@ def totp_setup():
 
 
 @bp.route("/tweestapsverificatie/starten", methods=["POST"])
+@limiter.limit(_login_limit, methods=["POST"], deduct_when=lambda response: response.status_code == 400)
 @login_required
 def totp_start():
-    form = FlaskForm()  # only the CSRF token
+    """Make a pending secret. The user proves who is at the keyboard first
+    (OWASP ASVS 5.0 V7.5.1: full re-authentication before a change to the
+    MFA configuration): the current password
+    (``current_password``; a wrong one counts as a failed login), or, for an
+    account without a password, a confirmation through the organisation
+    within ``devices.SSO_REAUTH_WINDOW``. Otherwise a stolen session could
+    switch on a second factor of the thief's and lock the owner out of
+    their next login."""
+    from .devices import reauth_is_fresh
+
+    form = FlaskForm()  # the CSRF token; the password is read below
     if not form.validate_on_submit():
         return _setup_page(errors={"code": [_("Het formulier is verlopen; probeer het opnieuw.")]}, status=400)
+    if accounts.has_password(current_user):
+        try:
+            accounts.reauthenticate(current_user, request.form.get("current_password", ""),
+                                    field="current_password", reason="totp_start")
+        except ValidationFailed as exc:
+            return _setup_page(errors=exc.errors, status=400)
+    elif not reauth_is_fresh():
+        return _setup_page(errors={"code": [_(
+            "Bevestig eerst via uw organisatie dat u het bent (op de pagina Mijn sessies); daarna kunt u "
+            "tweestapsverificatie instellen.")]}, status=400)
     try:
         accounts.start_totp_enrollment(current_user)
     except ValidationFailed as exc:

@@ -8,7 +8,14 @@ token's signature is checked against the provider's JWKS and ``iss`` (the
 tenant's configured issuer, also required of the discovery document),
 ``aud`` (our client id), ``exp`` and ``iat`` are checked. Only tenants on
 the allow-list (``OIDC_TENANTS``, from ``PORTAL_OIDC_*``) exist. The
-account is found by ``(issuer, subject)``: ``accounts.sso_user``.
+account is found by ``(issuer, subject)``: ``accounts.sso_user`` (which
+also lets a never-confirmed self sign-up of the same address give way).
+
+Three kinds of round trip share the callback: a login, linking an identity
+to the logged-in account (``/sessies/koppelen/<tenant>``), and a
+re-authentication of the logged-in account (``/sessies/bevestigen/<tenant>``,
+sent with ``prompt=login``) before an account without a password ends
+other sessions (``portal.auth.devices``).
 """
 
 from __future__ import annotations
@@ -65,26 +72,32 @@ def _client(key: str):
     return client, tenant
 
 
-def _begin(key: str, link_uid: int | None):
+def _begin(key: str, link_uid: int | None, reauth_uid: int | None = None):
+    """Send the browser to tenant ``key``'s provider: a login, a link to
+    the account ``link_uid``, or a re-authentication of the logged-in
+    account ``reauth_uid`` (``prompt=login``: the provider asks again)."""
     client, tenant = _client(key)
+    back = "auth.sessions" if (link_uid or reauth_uid) else "auth.login"
     try:
         metadata = client.load_server_metadata()
     except Exception:  # the provider is unreachable or answers nonsense
         log.exception("OIDC discovery failed for tenant %s", key)
         flash(_("De inlogdienst van de gemeente is nu niet bereikbaar. Probeer het later opnieuw."), "error")
-        return redirect(url_for("auth.sessions" if link_uid else "auth.login"))
+        return redirect(url_for(back))
     if metadata.get("issuer") != tenant["issuer"]:
         log.error("OIDC tenant %s: discovery issuer %r is not the configured one", key, metadata.get("issuer"))
         flash(_("Deze inlog wordt niet vertrouwd."), "error")
-        return redirect(url_for("auth.sessions" if link_uid else "auth.login"))
-    session[_PENDING] = {"tenant": key, "link": link_uid, "at": int(time.time()),
+        return redirect(url_for(back))
+    session[_PENDING] = {"tenant": key, "link": link_uid, "reauth": reauth_uid, "at": int(time.time()),
                          "next": safe_next(request.args.get("next")) or ""}
     # the one link rule (portal.links): PORTAL_BASE_URL, never the visitor's Host header
     callback = links.external_url("auth.oidc_callback", tenant=key)
     if not callback.startswith(("https://", "http://")):  # production without BASE_URL: check-deploy says so
         log.error("OIDC tenant %s: PORTAL_BASE_URL is not set; no redirect_uri can be built", key)
         flash(_("De inlogdienst van de gemeente is nu niet bereikbaar. Probeer het later opnieuw."), "error")
-        return redirect(url_for("auth.sessions" if link_uid else "auth.login"))
+        return redirect(url_for(back))
+    if reauth_uid:  # OpenID Connect Core 1.0, 3.1.2.1: the provider must ask for the credentials again
+        return client.authorize_redirect(callback, prompt="login")
     return client.authorize_redirect(callback)
 
 
@@ -102,11 +115,72 @@ def oidc_start(tenant: str):
 @bp.route("/sessies/koppelen/<tenant>", methods=["POST"])
 @login_required
 def oidc_link(tenant: str):
-    """Link the tenant's single sign-on to the logged-in account."""
+    """Link the tenant's single sign-on to the logged-in account, after the
+    user proved who is at the keyboard (OWASP ASVS 5.0 V7.5.1: a new way to
+    log in is added only after re-authentication): the current password
+    (``current_password``; a wrong one counts as a failed login), or, for an
+    account without a password, a confirmation through the organisation
+    within ``devices.SSO_REAUTH_WINDOW``. Otherwise a stolen session could
+    link the thief's own identity and log in as the owner for good."""
+    from ..errors import ValidationFailed
+    from . import devices
+
     if not FlaskForm().validate_on_submit():
         flash(_("Het formulier is verlopen; probeer het opnieuw."), "error")
         return redirect(url_for("auth.sessions"))
+    if accounts.has_password(current_user):
+        try:
+            accounts.reauthenticate(current_user, request.form.get("current_password", ""),
+                                    field="current_password", reason="identity_link")
+        except ValidationFailed as exc:
+            for message in exc.errors.get("current_password", []):
+                flash(message, "error")
+            return redirect(url_for("auth.sessions"))
+    elif not devices.reauth_is_fresh():
+        flash(_("Bevestig eerst via uw organisatie dat u het bent; daarna kunt u een andere inlog koppelen."),
+              "error")
+        return redirect(url_for("auth.sessions"))
     return _begin(tenant, current_user.id)
+
+
+@bp.route("/sessies/bevestigen/<tenant>", methods=["POST"])
+@login_required
+def oidc_reauth(tenant: str):
+    """Confirm through the organisation's provider that the logged-in user
+    is at the keyboard (an account without a password, before ending other
+    sessions: ``portal.auth.devices``). Only a tenant linked to the account
+    answers for it."""
+    if not FlaskForm().validate_on_submit():
+        flash(_("Het formulier is verlopen; probeer het opnieuw."), "error")
+        return redirect(url_for("auth.sessions"))
+    return _begin(tenant, None, reauth_uid=current_user.id)
+
+
+def _finish_reauth(tenant: str, claims: dict, pending: dict):
+    """The provider answered a re-authentication: it counts only for the
+    logged-in account that asked, when the ID token's ``(iss, sub)`` is one
+    of its linked identities and (when the provider says) ``auth_time`` is
+    recent. Sets the re-authentication moment (``devices.REAUTH_KEY``)."""
+    from sqlalchemy import select
+
+    from ..models import UserIdentity
+    from .devices import REAUTH_KEY, SSO_REAUTH_WINDOW
+
+    if not current_user.is_authenticated or current_user.id != pending.get("reauth"):
+        return _refuse(tenant, "reauth_session_changed", _("Log opnieuw in."))
+    identity = db.session.scalar(select(UserIdentity).where(UserIdentity.issuer == str(claims.get("iss") or ""),
+                                                            UserIdentity.subject == str(claims.get("sub") or "")))
+    if identity is None or identity.user_id != current_user.id:
+        return _refuse(tenant, "reauth_other_account", _(
+            "U bent bij uw organisatie ingelogd met een ander account dan dit. Er is niets veranderd."))
+    now = int(time.time())
+    auth_time = claims.get("auth_time")
+    if isinstance(auth_time, (int, float)) and now - int(auth_time) > SSO_REAUTH_WINDOW + LEEWAY:
+        return _refuse(tenant, "reauth_not_fresh", _(
+            "Uw organisatie heeft niet opnieuw om uw gegevens gevraagd. Probeer het opnieuw."))
+    session[REAUTH_KEY] = now
+    flash(_("Bevestigd. U kunt nu %(n)s minuten lang sessies beëindigen.", n=SSO_REAUTH_WINDOW // 60), "success")
+    return redirect(url_for("auth.sessions"))
 
 
 def _refuse(key: str, reason: str, message: str, *, email: str = "", user=None, error: str = ""):
@@ -148,6 +222,8 @@ def oidc_callback(tenant: str):
         # the exception's text names the failed check (claim names, OAuth error codes), never a token
         return _refuse(tenant, reason, _("Inloggen via uw gemeente is niet gelukt. Probeer het opnieuw."),
                        error=str(exc))
+    if pending.get("reauth"):
+        return _finish_reauth(tenant, claims, pending)
     link_to = None
     if pending.get("link"):
         if not current_user.is_authenticated or current_user.id != pending["link"]:

@@ -24,6 +24,7 @@ from .. import permissions
 from ..database import begin_write
 from ..errors import NotFound, PermissionDenied, ValidationFailed
 from ..extensions import db
+from ..i18n import N_
 from ..models import User
 from ..models.users import ALL_ROLES
 from ..models.base import utcnow
@@ -44,6 +45,9 @@ CONTEXT_WORDS = frozenset({
 
 #: A reset link works this long, once, and only while it is the newest one.
 RESET_TOKEN_LIFETIME = timedelta(hours=1)
+#: Dutch msgid (translated where it is shown: ``_(RESET_LINK_INVALID)``).
+RESET_LINK_INVALID = N_("Deze herstellink is ongeldig, al gebruikt of verlopen. Vraag een nieuwe aan via "
+                        "‘Wachtwoord vergeten?’ op de inlogpagina.")
 
 #: Per-account throttling: after FREE_FAILURES failed logins in a row, the
 #: account refuses every login for a delay that doubles per further failure
@@ -160,7 +164,8 @@ def record(actor: Any, action: str, target: str = "", **detail: Any) -> None:
 # --- password change and reset ---------------------------------------------
 
 def change_password(user: User, current: str, new: str, *, end_other_sessions: bool = False) -> User:
-    """Set ``user``'s password to ``new`` after checking ``current``.
+    """Set ``user``'s password to ``new`` after checking ``current``; the
+    user is mailed that it changed.
 
     Raises ``ValidationFailed`` with ``current_password`` or ``new_password``
     messages; nothing is written then (but a wrong ``current`` counts as a
@@ -187,8 +192,25 @@ def change_password(user: User, current: str, new: str, *, end_other_sessions: b
         user.new_session_token()
         api_tokens.revoke_all_for(user, user, reason="auth.password_change")
     record(user, "auth.password_change", user.email, ended_other_sessions=bool(end_other_sessions))
+    _notify_password_changed(user)
     db.session.commit()
     return user
+
+
+def _notify_password_changed(user: User) -> None:
+    """Mail ``user`` that their password changed (OWASP ASVS 5.0 6.3.7 /
+    4.0 2.2.3: users are notified after a credential update or reset), in
+    the caller's transaction. No link in it: a mail that says "your password
+    changed" and carries a link is what phishing looks like."""
+    from ..signup.service import queue_mail
+    from .notifications import in_language_of
+
+    with in_language_of(user):
+        queue_mail(user.email, _("Uw wachtwoord voor het Kennisportaal sleutelfiguren is gewijzigd"), _(
+            "Het wachtwoord van uw account bij het Kennisportaal sleutelfiguren is zojuist gewijzigd. Was u "
+            "dat zelf? Dan hoeft u niets te doen.\n\nWas u dit niet? Kies dan meteen ‘Wachtwoord vergeten?’ "
+            "op de inlogpagina van het portaal om een nieuw wachtwoord in te stellen, en meld het aan de "
+            "beheerder."))
 
 
 def reauthenticate(user: Any, password: str | None, *, field: str, reason: str) -> None:
@@ -220,11 +242,22 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
+def _new_reset_token(user: User) -> str:
+    """Give ``user`` a new reset token in the current transaction and return
+    it (43 URL-safe characters). Only its SHA-256 is stored, in the one
+    column that holds it: the user's previous token stops working."""
+    token = secrets.token_urlsafe(32)
+    user.reset_token_hash = _token_hash(token)
+    user.reset_token_expires = utcnow() + RESET_TOKEN_LIFETIME
+    return token
+
+
 def issue_password_reset(actor: Any, email: str) -> tuple[User, str]:
     """Make a new password-reset token for the user ``email``; returns
     ``(user, token)``. Only its SHA-256 is stored; it works once, for one
-    hour, and a newer token replaces it. Admins and the system only.
-    Raises ``PermissionDenied`` or ``NotFound``."""
+    hour, and a newer token replaces it. Admins and the system only
+    (``portal password-reset``; the self-service form uses
+    :func:`request_password_reset`). Raises ``PermissionDenied`` or ``NotFound``."""
     if not permissions.can_administer(actor):
         raise PermissionDenied(_("Alleen een beheerder mag een herstellink maken."))
     begin_write()
@@ -232,12 +265,93 @@ def issue_password_reset(actor: Any, email: str) -> tuple[User, str]:
     if user is None:
         db.session.rollback()
         raise NotFound(_("Er is geen gebruiker met e-mailadres '%(email)s'.", email=email))
-    token = secrets.token_urlsafe(32)
-    user.reset_token_hash = _token_hash(token)
-    user.reset_token_expires = utcnow() + RESET_TOKEN_LIFETIME
+    token = _new_reset_token(user)
     record(actor, "auth.password_reset_issued", user.email)
     db.session.commit()
     return user, token
+
+
+def has_password(user: Any) -> bool:
+    """Whether ``user`` can log in with a password at all (an account made
+    by single sign-on has none: ``password_hash`` is empty)."""
+    return bool(getattr(user, "password_hash", ""))
+
+
+def request_password_reset(email: str) -> str:
+    """Self-service "Wachtwoord vergeten?" for the typed address ``email``
+    (OWASP ASVS 5.0 V6.4; Forgot Password Cheat Sheet). Returns what was
+    done, for tests and the audit only; the visitor is always told the same.
+
+    Outcomes: ``link`` (an active account with a password: a new reset
+    token, which replaces any older one, and a mail with the link, one hour,
+    once); ``sso`` (an active account without a password, made by single
+    sign-on: a mail saying to log in through the organisation, no link);
+    ``inactive`` (deactivated, or a sign-up never confirmed: nothing is
+    mailed); ``unknown`` (no account: nothing is mailed). Every outcome
+    writes one audit row ``auth.password_reset_requested`` (``known``,
+    ``outcome``) in one transaction, so the work and the time taken differ
+    little between them; the mail waits in the outbox (sent later by
+    ``portal send-mail``), so no SMTP time shows in the answer. What is left
+    (two more row writes for ``link``: a few milliseconds) cannot be
+    measured through the per-address limit of the form (a handful of
+    requests per address per hour, whoever sends them). The mail
+    goes to the stored address of the account, never to the typed text.
+    Needs a request context (links: :func:`portal.links.external_url`)."""
+    from ..signup.service import canonical_email
+    from .notifications import in_language_of
+
+    typed = (email or "").strip()[:320]
+    wanted = canonical_email(typed) or typed.lower()
+    begin_write()
+    # a NUL is in no stored address, and PostgreSQL refuses it in a query (a 500 instead of the one answer)
+    user = db.session.scalar(select(User).where(User.email == wanted)) if "\x00" not in wanted else None
+    if user is None:
+        outcome = "unknown"
+    elif not user.is_active:
+        outcome = "inactive"
+    elif has_password(user):
+        outcome = "link"
+        token = _new_reset_token(user)
+        with in_language_of(user):
+            _queue_reset_link(user, token)
+    else:
+        outcome = "sso"
+        with in_language_of(user):
+            _queue_sso_hint(user)
+    record(None, "auth.password_reset_requested", user.email if user is not None else typed[:200],
+           known=user is not None, outcome=outcome)
+    db.session.commit()
+    return outcome
+
+
+def _queue_reset_link(user: User, token: str) -> None:
+    from .. import links
+    from ..signup.service import queue_mail
+
+    queue_mail(user.email, _("Nieuw wachtwoord instellen voor het Kennisportaal sleutelfiguren"), _(
+        "Iemand, waarschijnlijk u, vroeg om een nieuw wachtwoord voor uw account bij het Kennisportaal "
+        "sleutelfiguren. Stel een nieuw wachtwoord in via deze link (één uur geldig, één keer te "
+        "gebruiken):\n\n%(link)s\n\nNa het instellen bent u op alle apparaten uitgelogd.\n\nHebt u dit "
+        "niet gevraagd? Dan hoeft u niets te doen: uw wachtwoord blijft zoals het is.",
+        link=links.external_url("auth.reset_password", token=token)))
+
+
+def _queue_sso_hint(user: User) -> None:
+    from flask import current_app
+
+    from .. import links
+    from ..models import UserIdentity
+    from ..signup.service import queue_mail
+
+    tenants = current_app.config.get("OIDC_TENANTS") or {}
+    names = sorted({(tenants.get(i.tenant) or {}).get("name") or i.tenant for i in db.session.scalars(
+        select(UserIdentity).where(UserIdentity.user_id == user.id))}) or [_("uw organisatie")]
+    queue_mail(user.email, _("Inloggen bij het Kennisportaal sleutelfiguren"), _(
+        "Iemand, waarschijnlijk u, vroeg om een nieuw wachtwoord voor uw account bij het Kennisportaal "
+        "sleutelfiguren. Uw account heeft geen wachtwoord: u logt in via uw organisatie (%(names)s). Ga naar "
+        "%(url)s en kies de knop van uw organisatie. Lukt dat niet? Neem contact op met de ICT-servicedesk "
+        "van uw organisatie.\n\nHebt u dit niet gevraagd? Dan hoeft u niets te doen.",
+        names=", ".join(names), url=links.external_url("auth.login")))
 
 
 def user_for_reset_token(token: str) -> User | None:
@@ -252,11 +366,12 @@ def user_for_reset_token(token: str) -> User | None:
 
 def reset_password(token: str, new: str) -> User:
     """Set a new password through a reset token. The token is used up, every
-    session and API key of the user ends and the failed-login count is cleared.
+    session and API key of the user ends, the failed-login count is cleared
+    and the user is mailed that the password changed.
     Raises ``ValidationFailed`` (``token`` or ``new_password``)."""
     user = user_for_reset_token(token)
     if user is None:
-        raise ValidationFailed({"token": [_("Deze herstellink is ongeldig, al gebruikt of verlopen. Vraag de beheerder om een nieuwe.")]})
+        raise ValidationFailed({"token": [_(RESET_LINK_INVALID)]})
     problems = password_problems(new or "", email=user.email, name=user.name)
     if problems:
         raise ValidationFailed({"new_password": problems})
@@ -264,7 +379,7 @@ def reset_password(token: str, new: str) -> User:
     user = user_for_reset_token(token)  # re-read inside the write transaction: used once
     if user is None:
         db.session.rollback()
-        raise ValidationFailed({"token": [_("Deze herstellink is ongeldig, al gebruikt of verlopen. Vraag de beheerder om een nieuwe.")]})
+        raise ValidationFailed({"token": [_(RESET_LINK_INVALID)]})
     user.set_password(new)
     user.password_changed_at = utcnow()
     user.reset_token_hash = user.reset_token_expires = None
@@ -273,6 +388,7 @@ def reset_password(token: str, new: str) -> User:
     user.new_session_token()
     api_tokens.revoke_all_for(None, user, reason="auth.password_reset")
     record(None, "auth.password_reset", user.email)
+    _notify_password_changed(user)
     db.session.commit()
     return user
 
@@ -381,12 +497,20 @@ def set_active(actor: Any, email: str, active: bool) -> User:
     only; raises ``PermissionDenied`` or ``NotFound``."""
     if not permissions.can_administer(actor):
         raise PermissionDenied(_("Alleen een beheerder mag accounts (de)activeren."))
+    from ..models import SignupConfirmation
+
     begin_write()
     user = _find(email)
     user.active = bool(active)
     if not active:
         user.new_session_token()
         api_tokens.revoke_all_for(actor, user, reason="user.deactivate")
+    # An admin's decision closes a self sign-up still waiting for its link: the link dies, a new sign-up
+    # cannot renew it, and single sign-on cannot take it over (``stale_signup``).
+    pending = db.session.scalar(select(SignupConfirmation).where(SignupConfirmation.user_id == user.id,
+                                                                 SignupConfirmation.confirmed_at.is_(None)))
+    if pending is not None:
+        pending.token_hash = None
     record(actor, "user.activate" if active else "user.deactivate", user.email)
     db.session.commit()
     return user
@@ -892,7 +1016,15 @@ def sso_user(tenant_key: str, tenant: dict, claims: dict, *, link_to: User | Non
     ``(issuer, subject)`` only, never by e-mail. An unknown pair is linked to
     ``link_to`` (a logged-in user who asked for it on their sessions page),
     or else makes a new *member* account in the tenant's municipality,
-    without a password. Raises ``SsoRefused``: ``issuer_mismatch`` (``iss``
+    without a password. When the address belongs to a self sign-up that was
+    never confirmed nor used (:func:`stale_signup`), that account becomes
+    the new one (:func:`_take_over_signup`: its password and form data are
+    dropped): the tenant is an allow-listed municipal provider whose
+    ``email`` claim counts as verified unless it says otherwise
+    (:func:`_email_claim_verified`), and only for an address on its own
+    municipality's allow-list (:func:`_tenant_vouches_for`). Any other
+    account with the address stays
+    untouched. Raises ``SsoRefused``: ``issuer_mismatch`` (``iss``
     is not the tenant's), ``inactive`` (the account is switched off),
     ``email_in_use`` (a new account would take an existing account's
     e-mail: that account's owner must link it from inside their account),
@@ -926,7 +1058,11 @@ def sso_user(tenant_key: str, tenant: dict, claims: dict, *, link_to: User | Non
             db.session.rollback()
             raise SsoRefused("no_email", _("Uw gemeentelijke inlog gaf geen e-mailadres door; "
                                            "vraag de beheerder om een account."))
-        if db.session.scalar(select(User.id).where(User.email == email)) is not None:
+        existing = db.session.scalar(select(User).where(User.email == email))
+        stale = None
+        if existing is not None and _email_claim_verified(claims) and _tenant_vouches_for(tenant, email):
+            stale = stale_signup(existing)
+        if existing is not None and stale is None:
             db.session.rollback()
             raise SsoRefused("email_in_use", _(
                 "Er bestaat al een account met dit e-mailadres. Log in met uw wachtwoord en koppel uw "
@@ -937,12 +1073,15 @@ def sso_user(tenant_key: str, tenant: dict, claims: dict, *, link_to: User | Non
             raise SsoRefused("municipality", _("Deze gemeentelijke inlog is niet goed ingesteld; "
                                                "meld het de beheerder."))
         name = safe_text(claims.get("name") or email.split("@")[0], 200)
-        user = User(email=email, name=name, role="member", municipality=muni)  # no password: SSO only
-        db.session.add(user)
-        db.session.flush()
+        if existing is not None:
+            user = _take_over_signup(existing, stale, name=name, municipality=muni, tenant_key=tenant_key)
+        else:
+            user = User(email=email, name=name, role="member", municipality=muni)  # no password: SSO only
+            db.session.add(user)
+            db.session.flush()
+            record(None, "user.create", email, role="member", via=f"oidc:{tenant_key}")
         identity = UserIdentity(user_id=user.id, issuer=issuer, subject=subject, tenant=tenant_key, email=email)
         db.session.add(identity)
-        record(None, "user.create", email, role="member", via=f"oidc:{tenant_key}")
         created = True
     if not user.is_active:
         db.session.rollback()
@@ -950,6 +1089,86 @@ def sso_user(tenant_key: str, tenant: dict, claims: dict, *, link_to: User | Non
     identity.last_login_at = utcnow()
     db.session.commit()
     return user, created
+
+
+def _email_claim_verified(claims: dict) -> bool:
+    """Whether the ID token's ``email_verified`` lets its address take over
+    a stale sign-up: absent (or null) counts as yes (an allow-listed municipal
+    provider), otherwise only ``true`` or the string ``"true"``; ``"false"``,
+    ``0`` and the like are a no (some providers send strings)."""
+    value = claims.get("email_verified")
+    return value is None or value is True or (isinstance(value, str) and value.strip().lower() == "true")
+
+
+def _tenant_vouches_for(tenant: dict, email: str) -> bool:
+    """Whether ``tenant`` may vouch for ``email`` when taking over a sign-up:
+    the address's domain is on the allow-list of the tenant's own
+    municipality. Another municipality's provider (whose users may be able
+    to edit their own ``email`` attribute: "nOAuth") never takes over an
+    address outside its domains."""
+    from ..models import Municipality
+    from ..signup.service import domain_allowed
+
+    muni = db.session.scalar(select(Municipality).where(Municipality.cbs_code == tenant.get("municipality")))
+    return muni is not None and domain_allowed(muni, email)
+
+
+#: Audit actions that mean an admin has decided about an account (then a sign-up is no longer stale).
+_ADMIN_ACCOUNT_ACTIONS = ("user.deactivate", "user.activate", "user.role_change", "user.municipality_change",
+                          "auth.password_reset_issued", "auth.sessions_ended", "auth.totp_reset")
+
+
+def stale_signup(user: User):
+    """The open ``SignupConfirmation`` of ``user`` when the account is a
+    self sign-up that was never confirmed and never used, else None.
+
+    Such an account proves nothing: anyone can type any address into the
+    sign-up form. It is *not* stale (None) when it is active, was confirmed
+    (the confirmation is used), was closed or touched by an admin (see
+    :func:`set_active`; any of ``_ADMIN_ACCOUNT_ACTIONS`` in the audit log
+    for its address), has another role than ``member``, or has ever had a
+    session or a linked single sign-on identity. Reads only."""
+    from ..models import AuditEvent, SignupConfirmation, UserIdentity, UserSession
+
+    if user.active or user.role != "member" or user.password_changed_at is not None:
+        return None
+    pending = db.session.scalar(select(SignupConfirmation).where(SignupConfirmation.user_id == user.id))
+    if pending is None or pending.confirmed_at is not None or not pending.token_hash:
+        return None
+    used = (db.session.scalar(select(UserSession.id).where(UserSession.user_id == user.id).limit(1))
+            or db.session.scalar(select(UserIdentity.id).where(UserIdentity.user_id == user.id).limit(1))
+            or db.session.scalar(select(AuditEvent.id).where(AuditEvent.target == user.email,
+                                                             AuditEvent.action.in_(_ADMIN_ACCOUNT_ACTIONS))
+                                 .limit(1)))
+    return None if used else pending
+
+
+def _take_over_signup(user: User, pending, *, name: str, municipality, tenant_key: str) -> User:
+    """Turn the stale self sign-up ``user`` (``stale_signup`` gave
+    ``pending``) into the single sign-on account of the provider that has
+    just vouched for the address, in the current transaction.
+
+    Everything the sign-up form said is dropped, the password above all:
+    whoever typed the address chose it, and keeping it would let them log
+    in to the real owner's account later (pre-account-takeover). The
+    confirmation link is used up (it now says "already used"), no reset
+    token survives. Audited ``signup.confirmed_by_sso``."""
+    user.password_hash = ""  # single sign-on only, as a new SSO account
+    user.name = name
+    user.municipality = municipality
+    user.role = "member"
+    user.active = True
+    user.reset_token_hash = user.reset_token_expires = None
+    user.failed_logins = 0
+    user.last_failed_login = None
+    _clear_totp(user)
+    user.new_session_token()
+    pending.confirmed_at = utcnow()
+    pending.token_hash = None
+    db.session.flush()
+    record(None, "signup.confirmed_by_sso", user.email, via=f"oidc:{tenant_key}",
+           municipality=municipality.cbs_code)
+    return user
 
 
 # --- recovery codes (issue #7; ASVS 5.0 V6.5.2) -----------------------------------------

@@ -51,7 +51,7 @@ from ..models import AccessRequest, AllowedDomain, Municipality, OutboxMessage, 
 from ..models.base import utcnow
 from ..models.users import hash_password, verify_password
 from ..services.accounts import mails_to_exactly, password_problems, record
-from ..services.notifications import notify
+from ..services.notifications import in_language_of, in_language_of_address, notify
 from ..validation import EMAIL_RE, MAX_EMAIL
 
 #: A confirmation link works this long, once.
@@ -298,10 +298,20 @@ def _mail(to: str, subject: str, body: str) -> None:
                                  body=body + "\n\n-- " + _("Kennisportaal sleutelfiguren") + "\n"))
 
 
+def queue_mail(to: str, subject: str, body: str) -> None:
+    """Put a plain-text mail to ``to`` in the outbox, in the caller's
+    transaction (sent later by ``portal send-mail``), with the portal's
+    signature; ``subject`` is cut at 300 characters. For mails to one
+    address that is not a notification (sign-up, password reset)."""
+    _mail(to, subject, body)
+
+
 def _pending_confirmation(user: User) -> SignupConfirmation | None:
-    """The unused confirmation of ``user``'s self sign-up, if any (such a user is inactive)."""
+    """The unused confirmation of ``user``'s self sign-up, if any (such a user is inactive). One an
+    admin closed (``accounts.set_active``: no token left) does not count: a sign-up cannot renew it."""
     return db.session.scalar(select(SignupConfirmation).where(
-        SignupConfirmation.user_id == user.id, SignupConfirmation.confirmed_at.is_(None)))
+        SignupConfirmation.user_id == user.id, SignupConfirmation.confirmed_at.is_(None),
+        SignupConfirmation.token_hash.is_not(None)))
 
 
 def deciders_of(municipality: Municipality) -> list[User]:
@@ -367,11 +377,17 @@ def _record_sign_up(values: dict[str, str], muni: Municipality, allowed: bool, p
     user = db.session.scalar(select(User).where(User.email == email))
     pending = _pending_confirmation(user) if user is not None else None
     if user is not None and not (pending is not None and not user.active):
-        _mail(email, _("Aanmelding bij het Kennisportaal sleutelfiguren: u hebt al een account"), _(
-            "Iemand, waarschijnlijk u, heeft zich met dit e-mailadres aangemeld bij het Kennisportaal "
-            "sleutelfiguren. U hebt al een account. Log in via %(url)s. Bent u uw wachtwoord vergeten? "
-            "Vraag de beheerder om een herstellink.\n\nHebt u zich niet aangemeld? Dan hoeft u niets te doen.",
-            url=links.external_url("auth.login")))
+        if user.password_hash:
+            body = _("Iemand, waarschijnlijk u, heeft zich met dit e-mailadres aangemeld bij het Kennisportaal "
+                     "sleutelfiguren. U hebt al een account. Log in via %(url)s. Bent u uw wachtwoord vergeten? "
+                     "Kies dan ‘Wachtwoord vergeten?’ op die pagina.\n\nHebt u zich niet aangemeld? Dan hoeft "
+                     "u niets te doen.", url=links.external_url("auth.login"))
+        else:  # made by single sign-on: no password to log in or to reset
+            body = _("Iemand, waarschijnlijk u, heeft zich met dit e-mailadres aangemeld bij het Kennisportaal "
+                     "sleutelfiguren. U hebt al een account; u logt in via uw organisatie. Ga naar %(url)s en "
+                     "kies de knop van uw organisatie.\n\nHebt u zich niet aangemeld? Dan hoeft u niets te doen.",
+                     url=links.external_url("auth.login"))
+        _mail(email, _("Aanmelding bij het Kennisportaal sleutelfiguren: u hebt al een account"), body)
         record(None, "signup.existing", email, municipality=muni.cbs_code)
         db.session.commit()
         return SignupResult("existing", email)
@@ -609,8 +625,8 @@ def confirm_request(token: str, password: str) -> AccessRequest:
         "Uw e-mailadres is bevestigd. Het hoort niet bij een domein dat de gemeente %(municipality)s rechtstreeks "
         "toelaat. Daarom beoordeelt een regionale coördinator of beheerder uw aanvraag. U krijgt bericht zodra er "
         "een besluit is.", municipality=muni.name))
-    notify(deciders_of(muni), "access_request",
-           _("Nieuwe aanvraag voor toegang voor de gemeente %(municipality)s", municipality=muni.name),
+    notify(deciders_of(muni), "access_request",  # stored Dutch; shown and mailed in each reader's language
+           "Nieuwe aanvraag voor toegang voor de gemeente %(municipality)s" % {"municipality": muni.name},
            url_for("signup.request_detail", request_id=row.id))
     record(None, "signup.request", row.email, request=row.id, municipality=muni.cbs_code)
     db.session.commit()
@@ -698,10 +714,11 @@ def approve_request(actor: Any, request_id: int) -> User:
     row.decided_at = utcnow()
     db.session.flush()
     row.user_id = user.id
-    _mail(row.email, _("Uw aanvraag voor het Kennisportaal sleutelfiguren is goedgekeurd"), _(
-        "Uw aanvraag voor toegang voor de gemeente %(municipality)s is goedgekeurd. U kunt nu inloggen met uw "
-        "e-mailadres en het wachtwoord dat u bij de aanvraag koos: %(url)s",
-        municipality=row.municipality.name, url=links.external_url("auth.login")))
+    with in_language_of(user):  # the applicant's language, not the curator's
+        _mail(row.email, _("Uw aanvraag voor het Kennisportaal sleutelfiguren is goedgekeurd"), _(
+            "Uw aanvraag voor toegang voor de gemeente %(municipality)s is goedgekeurd. U kunt nu inloggen met uw "
+            "e-mailadres en het wachtwoord dat u bij de aanvraag koos: %(url)s",
+            municipality=row.municipality.name, url=links.external_url("auth.login")))
     record(actor, "signup.approve", row.email, request=row.id, municipality=row.municipality.cbs_code)
     db.session.commit()
     return user
@@ -724,10 +741,11 @@ def refuse_request(actor: Any, request_id: int, reason: str) -> AccessRequest:
     row.password_hash = ERASED
     row.decided_by_id = getattr(actor, "id", None)
     row.decided_at = utcnow()
-    _mail(row.email, _("Uw aanvraag voor het Kennisportaal sleutelfiguren is afgewezen"), _(
-        "Uw aanvraag voor toegang voor de gemeente %(municipality)s is afgewezen. De reden:\n\n%(reason)s\n\n"
-        "Hebt u vragen? Neem contact op met de regionale coördinator van uw gemeente.",
-        municipality=row.municipality.name, reason=reason))
+    with in_language_of_address(row.email):  # the applicant's language, not the curator's
+        _mail(row.email, _("Uw aanvraag voor het Kennisportaal sleutelfiguren is afgewezen"), _(
+            "Uw aanvraag voor toegang voor de gemeente %(municipality)s is afgewezen. De reden:\n\n%(reason)s\n\n"
+            "Hebt u vragen? Neem contact op met de regionale coördinator van uw gemeente.",
+            municipality=row.municipality.name, reason=reason))
     record(actor, "signup.refuse", row.email, request=row.id, municipality=row.municipality.cbs_code)
     db.session.commit()
     return row

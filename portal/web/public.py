@@ -34,6 +34,7 @@ PUBLIC_ENDPOINTS = frozenset({
     "signup.form", "signup.sent", "signup.confirm", "signup.confirm_post",  # issue #9
     "signup.confirm_request", "signup.confirm_request_post",  # an access request's address link (issue #9)
     "auth.oidc_start", "auth.oidc_callback",  # single sign-on with a municipality (issue #7)
+    "auth.forgot_password", "auth.forgot_password_sent",  # "Wachtwoord vergeten?" (self-service reset)
 })
 
 #: Blueprints that authenticate each request themselves.

@@ -7,13 +7,14 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import AuditEvent, User, UserSession
 from portal.services.accounts import describe_user_agent
 
-from ..conftest import csrf_token
+from ..conftest import PASSWORD, csrf_token
 from .helpers import copy_cookies, is_logged_in, logout, post_login
 
 EMAIL = "lid@delft.example.org"
@@ -38,9 +39,11 @@ def _session_ids(app, email=EMAIL) -> list[int]:
                                        .order_by(UserSession.id)))
 
 
-def _end(client, session_id: int, token: str | None = None):
+def _end(client, session_id: int, token: str | None = None, password: str | None = PASSWORD):
+    """End a session from ``client``'s /sessies page, giving the current password (V7.5.2 re-authentication)."""
     token = token if token is not None else csrf_token(client, "/sessies")
-    return client.post(f"/sessies/{session_id}/beeindigen", data={"csrf_token": token})
+    data = {"csrf_token": token} if password is None else {"csrf_token": token, "current_password": password}
+    return client.post(f"/sessies/{session_id}/beeindigen", data=data)
 
 
 def test_v7_5_2_sessions_page_lists_each_device_and_marks_this_one(empty_app):
@@ -107,7 +110,8 @@ def test_v3_5_1_ending_needs_a_post_with_csrf(empty_app):
 def test_v7_5_2_end_all_other_sessions(empty_app):
     devices = [_device(empty_app, user_agent=ua) for ua in (FIREFOX, ANDROID, FIREFOX)]
     keep = devices[1]
-    resp = keep.post("/sessies/andere-beeindigen", data={"csrf_token": csrf_token(keep, "/sessies")})
+    resp = keep.post("/sessies/andere-beeindigen", data={"csrf_token": csrf_token(keep, "/sessies"),
+                                                         "current_password": PASSWORD})
     assert resp.status_code == 302
     assert [is_logged_in(d) for d in devices] == [False, True, False]
     assert len(_session_ids(empty_app)) == 1
@@ -155,6 +159,86 @@ def test_last_active_is_kept_and_sessions_of_an_old_token_are_gone(empty_app):
     assert not is_logged_in(laptop)
     with empty_app.app_context():  # the dead row was deleted at the next login, not only hidden
         assert db.session.scalar(select(UserSession).where(UserSession.token_hash == old_hash)) is None
+
+
+def test_v7_5_2_ending_another_session_asks_for_the_current_password(empty_app):
+    """ASVS 5.0 V7.5.2 / 4.0 V3.3.4: re-authentication before terminating
+    sessions; a stolen session cannot throw the owner out."""
+    laptop = _device(empty_app, user_agent=FIREFOX)
+    phone = _device(empty_app, user_agent=ANDROID)
+    laptop_id, _phone_id = _session_ids(empty_app)
+    html = phone.get("/sessies").get_data(as_text=True)
+    assert html.count('name="current_password"') == 2  # the laptop's row and "end all others"; not this session's
+    assert 'autocomplete="current-password"' in html
+    missing = _end(phone, laptop_id, password=None)
+    assert missing.status_code == 400 and "Vul uw huidige wachtwoord in." in missing.get_data(as_text=True)
+    wrong = _end(phone, laptop_id, password="niet het goede wachtwoord")
+    assert wrong.status_code == 400 and "Het huidige wachtwoord klopt niet." in wrong.get_data(as_text=True)
+    others = phone.post("/sessies/andere-beeindigen", data={"csrf_token": csrf_token(phone, "/sessies")})
+    assert others.status_code == 400
+    assert is_logged_in(laptop) and len(_session_ids(empty_app)) == 2
+    with empty_app.app_context():
+        failed = list(db.session.scalars(select(AuditEvent).where(AuditEvent.action == "auth.reauth_failed")))
+        assert [e.detail["purpose"] for e in failed] == ["session_end"]  # the wrong one; a missing one is not tried
+        assert db.session.scalar(select(User).where(User.email == EMAIL)).failed_logins == 1  # counts for the throttle
+        assert db.session.scalar(select(AuditEvent).where(AuditEvent.action == "auth.session_ended")) is None
+    assert _end(phone, laptop_id).status_code == 302 and not is_logged_in(laptop)
+
+
+def test_v7_5_2_the_login_throttle_holds_for_ending_sessions(empty_app):
+    laptop = _device(empty_app, user_agent=FIREFOX)
+    phone = _device(empty_app, user_agent=ANDROID)
+    laptop_id, _phone_id = _session_ids(empty_app)
+    for _i in range(5):
+        assert _end(phone, laptop_id, password="fout fout fout fout").status_code == 400
+    refused = _end(phone, laptop_id)  # now even the right password waits
+    assert refused.status_code == 400 and "Te veel mislukte pogingen" in refused.get_data(as_text=True)
+    assert is_logged_in(laptop)
+
+
+def test_ending_ones_own_session_needs_no_password(empty_app):
+    laptop = _device(empty_app)
+    (own,) = _session_ids(empty_app)
+    assert _end(laptop, own, password=None).status_code == 302
+    assert not is_logged_in(laptop)
+
+
+@pytest.mark.browser
+def test_the_sessions_page_with_password_fields_has_no_wcag_violations(empty_app):
+    """axe-core (WCAG 2.1 A + AA) over /sessies with another session to end
+    (a password field per row and for "end all others") and after a wrong password."""
+    from ..test_accessibility import CHROMEDRIVER, CHROMIUM, axe_violations, browser_login, report, see
+
+    if not (CHROMIUM and CHROMEDRIVER):
+        pytest.skip("needs Debian's chromium and chromium-driver")
+    import shutil
+    import tempfile
+
+    from selenium.webdriver.common.by import By
+
+    from ..conftest import serving
+    from ..test_browser import start_chromium
+
+    _device(empty_app, user_agent=ANDROID)
+    profile = tempfile.mkdtemp(prefix="portal-a11y-sessions-")
+    drv = start_chromium(profile)
+    drv.set_script_timeout(30)
+    found = {}
+    try:
+        with serving(empty_app) as base:
+            browser_login(drv, base, EMAIL)
+            drv.get(base + "/sessies")
+            assert len(drv.find_elements(By.NAME, "current_password")) == 2
+            found["/sessies"] = axe_violations(drv)
+            drv.find_element(By.ID, "wachtwoord-alle").send_keys("niet het goede wachtwoord")
+            drv.find_element(By.CSS_SELECTOR, "form[action$='andere-beeindigen'] button").click()
+            see(drv, "Het huidige wachtwoord klopt niet.")
+            found["/sessies (fout)"] = axe_violations(drv)
+    finally:
+        drv.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+    found = {k: v for k, v in found.items() if v}
+    assert not found, report(found)
 
 
 def test_user_agent_summaries():
