@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from sqlalchemy import select
 
 from portal import search
@@ -65,6 +67,26 @@ def test_contributor_preview_save_curator_publish_searchable(app, client_for):
         assert search.search(None, "buurtvaders").hits[0].slug == "buurtvaders-in-tanthof"
         actions = db.session.scalars(select(AuditEvent.action)).all()
         assert "item.create" in actions and "item.publish" in actions
+
+
+@pytest.mark.parametrize("email", ["curator@delft.example.org", "beheer@example.org"])
+def test_save_as_draft_makes_a_draft_for_those_who_may_publish_too(app, client_for, email):
+    """The new-item button says "Opslaan als concept": a curator's or an
+    admin's new item is a draft as well (found by the new user: an admin's
+    "draft" went live at once), until they press publish on its page."""
+    editor = client_for(app, email)
+    resp = post_form(editor, "/nieuw/werkwijzen", dict(PRACTICE, action="save"))
+    assert resp.status_code == 302
+    with app.app_context():
+        item = db.session.scalar(select(Item).where(Item.slug == "buurtvaders-in-tanthof"))
+        assert item.status == "draft"
+    assert "Opgeslagen als concept." in editor.get(resp.headers["Location"]).get_data(as_text=True)
+    assert app.test_client().get(resp.headers["Location"]).status_code == 404
+    resp = editor.post(resp.headers["Location"] + "/publiceren",
+                       data={"csrf_token": csrf_token(editor, resp.headers["Location"]), "action": "publish"})
+    assert resp.status_code == 302
+    with app.app_context():
+        assert db.session.scalar(select(Item.status).where(Item.slug == "buurtvaders-in-tanthof")) == "published"
 
 
 def test_contributor_cannot_publish_or_smuggle_status(app, client_for):

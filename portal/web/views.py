@@ -337,6 +337,11 @@ def _save(item_type: str, obj: Item | None):
         return _form_context(item_type, shown, body, preview=_render_body(body, item_type), obj=obj)
     if obj is not None:
         data.setdefault("status", obj.status)
+    else:
+        # The button says "Opslaan als concept": a new item is a draft for
+        # everyone, curators and admins too (the content format's default,
+        # published, is for imports); publishing is its own step on the page.
+        data.setdefault("status", "draft")
     try:
         version = int(request.form["version"]) if request.form.get("version") else None
     except ValueError:
