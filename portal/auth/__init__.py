@@ -367,9 +367,24 @@ def reset_password(token: str):
     "Wachtwoord vergeten?"). The link works once (``accounts.reset_password``
     clears the token in the same transaction) and for one hour; afterwards
     every session and API key of the user has ended, this one too."""
+    from flask_babel import force_locale
+
+    from ..web.language import COOKIE, LANGUAGES
+
+    user = accounts.user_for_reset_token(token)
+    # The link came by e-mail in the account's language: the page follows it
+    # when this browser has not chosen a language yet.
+    wanted = getattr(user, "language", None)
+    if request.cookies.get(COOKIE) in LANGUAGES or wanted not in LANGUAGES:
+        return _reset_password_page(token, user)
+    with force_locale(wanted):
+        return _reset_password_page(token, user)
+
+
+def _reset_password_page(token: str, user):
     form = ResetPasswordForm()
     errors: dict[str, list[str]] = {}
-    valid = accounts.user_for_reset_token(token) is not None
+    valid = user is not None
     if valid and form.validate_on_submit():
         try:
             accounts.reset_password(token, form.new_password.data)
@@ -502,21 +517,16 @@ def totp_start():
     within ``devices.SSO_REAUTH_WINDOW``. Otherwise a stolen session could
     switch on a second factor of the thief's and lock the owner out of
     their next login."""
-    from .devices import reauth_is_fresh
+    from .devices import reauthentication_errors
 
-    form = FlaskForm()  # the CSRF token; the password is read below
+    form = FlaskForm()  # the CSRF token; the password is read by reauthentication_errors
     if not form.validate_on_submit():
         return _setup_page(errors={"code": [_("Het formulier is verlopen; probeer het opnieuw.")]}, status=400)
-    if accounts.has_password(current_user):
-        try:
-            accounts.reauthenticate(current_user, request.form.get("current_password", ""),
-                                    field="current_password", reason="totp_start")
-        except ValidationFailed as exc:
-            return _setup_page(errors=exc.errors, status=400)
-    elif not reauth_is_fresh():
-        return _setup_page(errors={"code": [_(
-            "Bevestig eerst via uw organisatie dat u het bent (op de pagina Mijn sessies); daarna kunt u "
-            "tweestapsverificatie instellen.")]}, status=400)
+    errors = reauthentication_errors("totp_start", _(
+        "Bevestig eerst via uw organisatie dat u het bent (op de pagina Mijn sessies); daarna kunt u "
+        "tweestapsverificatie instellen."))
+    if errors is not None:
+        return _setup_page(errors=errors, status=400)
     try:
         accounts.start_totp_enrollment(current_user)
     except ValidationFailed as exc:

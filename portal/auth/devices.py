@@ -50,7 +50,30 @@ def reauth_is_fresh() -> bool:
     return isinstance(at, int) and 0 <= int(time.time()) - at <= SSO_REAUTH_WINDOW
 
 
-def _sessions_page(status: int = 200, errors: dict | None = None):
+def reauthentication_errors(reason: str, sso_message: str) -> dict[str, list[str]] | None:
+    """Has the user at the keyboard proved who they are for a sensitive
+    action (OWASP ASVS 5.0 V7.5.1, V7.5.2)? ``None`` when they have; else
+    the errors to show, ``{"current_password": [...]}``.
+
+    An account with a password must type it (``current_password`` in the
+    posted form; a wrong one counts as a failed login, audited
+    ``auth.reauth_failed`` with ``purpose=reason``). An account without one
+    must have presented a credential (a login, or a confirmation through
+    its organisation) within ``SSO_REAUTH_WINDOW``; ``sso_message`` says
+    what to do otherwise."""
+    if accounts.has_password(current_user):
+        try:
+            accounts.reauthenticate(current_user, request.form.get("current_password", ""),
+                                    field="current_password", reason=reason)
+        except ValidationFailed as exc:
+            return exc.errors
+        return None
+    if reauth_is_fresh():
+        return None
+    return {"current_password": [sso_message]}
+
+
+def _sessions_page(status: int = 200):
     from sqlalchemy import select
 
     from ..extensions import db
@@ -67,25 +90,19 @@ def _sessions_page(status: int = 200, errors: dict | None = None):
                            tenants=tenants, linkable=[(k, t) for k, t in tenants.items() if k not in linked],
                            needs_password=accounts.has_password(current_user), reauth_fresh=reauth_is_fresh(),
                            reauth_tenants=[(k, tenants[k]) for k in sorted(linked) if k in tenants],
-                           reauth_minutes=SSO_REAUTH_WINDOW // 60, errors=errors or {}), status
+                           reauth_minutes=SSO_REAUTH_WINDOW // 60), status
 
 
 def _check_reauthentication():
     """None when the user may end another session now (see the module
     docstring), else the page to answer with (400, the reason shown)."""
-    if accounts.has_password(current_user):
-        try:
-            accounts.reauthenticate(current_user, request.form.get("current_password", ""),
-                                    field="current_password", reason="session_end")
-        except ValidationFailed as exc:
-            for message in exc.errors.get("current_password", []):
-                flash(message, "error")
-            return _sessions_page(400, errors=exc.errors)
+    errors = reauthentication_errors("session_end", _(
+        "Bevestig eerst via uw organisatie dat u het bent; daarna kunt u %(n)s minuten lang sessies "
+        "beëindigen.", n=SSO_REAUTH_WINDOW // 60))
+    if errors is None:
         return None
-    if reauth_is_fresh():
-        return None
-    flash(_("Bevestig eerst via uw organisatie dat u het bent; daarna kunt u %(n)s minuten lang sessies "
-            "beëindigen.", n=SSO_REAUTH_WINDOW // 60), "error")
+    for message in errors["current_password"]:
+        flash(message, "error")
     return _sessions_page(400)
 
 

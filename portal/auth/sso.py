@@ -96,8 +96,10 @@ def _begin(key: str, link_uid: int | None, reauth_uid: int | None = None):
         log.error("OIDC tenant %s: PORTAL_BASE_URL is not set; no redirect_uri can be built", key)
         flash(_("De inlogdienst van de gemeente is nu niet bereikbaar. Probeer het later opnieuw."), "error")
         return redirect(url_for(back))
-    if reauth_uid:  # OpenID Connect Core 1.0, 3.1.2.1: the provider must ask for the credentials again
-        return client.authorize_redirect(callback, prompt="login")
+    if reauth_uid:
+        # OpenID Connect Core 1.0, 3.1.2.1: prompt=login asks the provider to ask for the credentials
+        # again; max_age=0 makes auth_time a required claim, checked in _finish_reauth
+        return client.authorize_redirect(callback, prompt="login", max_age=0)
     return client.authorize_redirect(callback)
 
 
@@ -122,23 +124,16 @@ def oidc_link(tenant: str):
     account without a password, a confirmation through the organisation
     within ``devices.SSO_REAUTH_WINDOW``. Otherwise a stolen session could
     link the thief's own identity and log in as the owner for good."""
-    from ..errors import ValidationFailed
-    from . import devices
+    from .devices import reauthentication_errors
 
     if not FlaskForm().validate_on_submit():
         flash(_("Het formulier is verlopen; probeer het opnieuw."), "error")
         return redirect(url_for("auth.sessions"))
-    if accounts.has_password(current_user):
-        try:
-            accounts.reauthenticate(current_user, request.form.get("current_password", ""),
-                                    field="current_password", reason="identity_link")
-        except ValidationFailed as exc:
-            for message in exc.errors.get("current_password", []):
-                flash(message, "error")
-            return redirect(url_for("auth.sessions"))
-    elif not devices.reauth_is_fresh():
-        flash(_("Bevestig eerst via uw organisatie dat u het bent; daarna kunt u een andere inlog koppelen."),
-              "error")
+    errors = reauthentication_errors("identity_link", _(
+        "Bevestig eerst via uw organisatie dat u het bent; daarna kunt u een andere inlog koppelen."))
+    if errors is not None:
+        for message in errors["current_password"]:
+            flash(message, "error")
         return redirect(url_for("auth.sessions"))
     return _begin(tenant, current_user.id)
 
@@ -159,8 +154,8 @@ def oidc_reauth(tenant: str):
 def _finish_reauth(tenant: str, claims: dict, pending: dict):
     """The provider answered a re-authentication: it counts only for the
     logged-in account that asked, when the ID token's ``(iss, sub)`` is one
-    of its linked identities and (when the provider says) ``auth_time`` is
-    recent. Sets the re-authentication moment (``devices.REAUTH_KEY``)."""
+    of its linked identities and its ``auth_time`` (required: the request
+    carried ``max_age=0``) is recent. Sets the re-authentication moment (``devices.REAUTH_KEY``)."""
     from sqlalchemy import select
 
     from ..models import UserIdentity
@@ -175,7 +170,10 @@ def _finish_reauth(tenant: str, claims: dict, pending: dict):
             "U bent bij uw organisatie ingelogd met een ander account dan dit. Er is niets veranderd."))
     now = int(time.time())
     auth_time = claims.get("auth_time")
-    if isinstance(auth_time, (int, float)) and now - int(auth_time) > SSO_REAUTH_WINDOW + LEEWAY:
+    # a provider that ignores prompt and max_age would turn its open session into a "confirmation":
+    # without a recent auth_time it does not count
+    if not isinstance(auth_time, (int, float)) or isinstance(auth_time, bool) \
+            or now - int(auth_time) > SSO_REAUTH_WINDOW + LEEWAY:
         return _refuse(tenant, "reauth_not_fresh", _(
             "Uw organisatie heeft niet opnieuw om uw gegevens gevraagd. Probeer het opnieuw."))
     session[REAUTH_KEY] = now

@@ -76,8 +76,12 @@ class FakeProvider:
                     or args.get("code_challenge_method") != "S256" or not args.get("code_challenge")):
                 return "bad authorization request", 400
             code = secrets.token_urlsafe(16)
+            # OpenID Connect Core 3.1.2.1: with max_age (or prompt=login) the provider asks for the
+            # credentials again and must put auth_time in the ID token
+            asked_again = "max_age" in args or args.get("prompt") == "login"
             self.codes[code] = {"redirect_uri": args["redirect_uri"], "nonce": args.get("nonce"),
-                                "challenge": args["code_challenge"], "user": dict(self.user)}
+                                "challenge": args["code_challenge"], "user": dict(self.user),
+                                "auth_time": int(time.time()) if asked_again else None}
             return redirect(args["redirect_uri"] + "?" + urlencode({"code": code, "state": args.get("state", "")}))
 
         @app.post("/token")
@@ -97,7 +101,7 @@ class FakeProvider:
             now = int(time.time())
             claims = {"iss": self.issuer, "sub": grant["user"]["sub"], "aud": CLIENT_ID, "iat": now,
                       "exp": now + 300, "nonce": grant["nonce"], "email": grant["user"].get("email"),
-                      "name": grant["user"].get("name")}
+                      "name": grant["user"].get("name"), "auth_time": grant["auth_time"]}
             claims.update(self.claims_override)
             claims = {k: v for k, v in claims.items() if v is not None}
             id_token = jwt.encode({"alg": "RS256", "kid": "k1"}, claims, self.signing_key or self.key).decode()

@@ -295,3 +295,22 @@ def test_the_pages_have_no_wcag_violations(tmp_path):
         drv.quit()
         shutil.rmtree(profile, ignore_errors=True)
     assert not found, report(found)
+
+
+def test_the_reset_page_follows_the_language_of_the_mail(reset_app):
+    """An English-speaking member's mail is English; its link opens the page
+    in English in a browser that never chose a language (found by the new user)."""
+    with reset_app.app_context():
+        user = db.session.scalar(select(User).where(User.email == MEMBER))
+        user.language = "en"
+        db.session.commit()
+    _ask(reset_app.test_client(), MEMBER)
+    (mail,) = _mails(reset_app, MEMBER)
+    assert "Set a new password" in mail.subject or "new password" in mail.body
+    page = reset_app.test_client().get(f"/wachtwoord-herstellen/{_token(mail)}")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and '<html lang="en"' in html and "every device" in html
+    # a browser that chose Dutch keeps Dutch
+    dutch = reset_app.test_client()
+    dutch.set_cookie("portal_lang", "nl")
+    assert '<html lang="nl"' in dutch.get(f"/wachtwoord-herstellen/{_token(mail)}").get_data(as_text=True)

@@ -252,3 +252,21 @@ def test_a_stale_auth_time_does_not_count(app, idp):
     assert _back(phone, _at_provider(_start(phone, path="/sessies/bevestigen/delft"))).status_code == 302
     assert _reasons(app)[-1] == "reauth_not_fresh"
     assert _end(phone, laptop_id).status_code == 400 and is_logged_in(laptop)
+
+
+@pytest.mark.parametrize("auth_time", [None, "nu", True])
+def test_a_provider_that_ignores_max_age_confirms_nothing(app, idp, auth_time):
+    """The confirmation asks ``prompt=login`` and ``max_age=0``; a provider
+    that ignores both and sends no (or no numeric) ``auth_time`` would turn
+    its still-open session into a "confirmation": it does not count."""
+    laptop, phone = app.test_client(), app.test_client()
+    _sso_login(laptop)
+    _sso_login(phone)
+    laptop_id, _phone_id = _own_session_ids(app)
+    _age_login(phone)
+    idp.claims_override = {"auth_time": auth_time}  # None: the claim is left out
+    assert _back(phone, _at_provider(_start(phone, path="/sessies/bevestigen/delft"))).status_code == 302
+    assert idp.authorize_requests[-1].get("max_age") == "0" and idp.authorize_requests[-1].get("prompt") == "login"
+    # a text auth_time is already refused by Authlib's claim check; a missing or true one by ours
+    assert _reasons(app)[-1] == ("InvalidClaimError" if auth_time == "nu" else "reauth_not_fresh")
+    assert _end(phone, laptop_id).status_code == 400 and is_logged_in(laptop)
