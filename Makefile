@@ -15,9 +15,11 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 ## make run: install, create database + index, load content/, serve on http://127.0.0.1:8000
+## (make run PORT=8123 for another port)
+PORT ?= 8000
 run: $(STAMP)
 	$(BIN)/portal init
-	$(BIN)/portal serve
+	$(BIN)/portal serve --port $(PORT)
 
 ## make test: install and run the whole test suite (on SQLite, and again on
 ## PostgreSQL when PORTAL_TEST_DATABASE_URL names a server, as .ci/run sets it)
