@@ -75,6 +75,7 @@ def test_save_as_draft_makes_a_draft_for_those_who_may_publish_too(app, client_f
     admin's new item is a draft as well (found by the new user: an admin's
     "draft" went live at once), until they press publish on its page."""
     editor = client_for(app, email)
+    assert "Opslaan en publiceren" in editor.get("/nieuw/werkwijzen").get_data(as_text=True)
     resp = post_form(editor, "/nieuw/werkwijzen", dict(PRACTICE, action="save"))
     assert resp.status_code == 302
     with app.app_context():
@@ -87,6 +88,16 @@ def test_save_as_draft_makes_a_draft_for_those_who_may_publish_too(app, client_f
     assert resp.status_code == 302
     with app.app_context():
         assert db.session.scalar(select(Item.status).where(Item.slug == "buurtvaders-in-tanthof")) == "published"
+
+
+def test_save_and_publish_publishes_for_curators_only(app, client_for):
+    curator = client_for(app, "curator@delft.example.org")
+    resp = post_form(curator, "/nieuw/werkwijzen", dict(PRACTICE, action="publish"))
+    assert resp.status_code == 302 and app.test_client().get(resp.headers["Location"]).status_code == 200
+    contributor = client_for(app, "bijdrager@delft.example.org")
+    assert "Opslaan en publiceren" not in contributor.get("/nieuw/werkwijzen").get_data(as_text=True)
+    resp = post_form(contributor, "/nieuw/werkwijzen", dict(PRACTICE, title="Buurtvaders in Voorhof", action="publish"))
+    assert resp.status_code == 302 and app.test_client().get(resp.headers["Location"]).status_code == 404  # a draft
 
 
 def test_contributor_cannot_publish_or_smuggle_status(app, client_for):

@@ -543,7 +543,7 @@ def test_the_whole_story_as_new_users_would_try_it(fresh_world, client_for):
             "expertise": "weerbaarheid van meiden, huiskamergesprekken", "languages": "so, nl",
             "formal": "false", "contact_email": "fadumo.warsameh@voorbeeld.test", "contact_phone": "06-31313131",
             "consent": TODAY.isoformat(), "consent_version": "2026-2", "visibility": "members",
-            "contact_route": "direct", "action": "save", "body": "Voorlichter in Buitenhof."}
+            "contact_route": "direct", "action": "publish", "body": "Voorlichter in Buitenhof."}
     resp = post(curator, "/nieuw/sleutelfiguren", form, "/nieuw/sleutelfiguren")
     assert resp.status_code == 302 and "/sleutelfiguren/sf-" in resp.headers["Location"]
     fadumo = resp.headers["Location"].rsplit("/", 1)[-1]  # opaque: the name stays out of URLs

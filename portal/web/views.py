@@ -338,10 +338,12 @@ def _save(item_type: str, obj: Item | None):
     if obj is not None:
         data.setdefault("status", obj.status)
     else:
-        # The button says "Opslaan als concept": a new item is a draft for
-        # everyone, curators and admins too (the content format's default,
-        # published, is for imports); publishing is its own step on the page.
-        data.setdefault("status", "draft")
+        # "Opslaan als concept" makes a draft for everyone, curators and
+        # admins too (the content format's default, published, is for
+        # imports). Curators also get "Opslaan en publiceren"; whether they
+        # may publish this item is the service's check (a refusal names the
+        # field).
+        data.setdefault("status", "published" if request.form.get("action") == "publish" else "draft")
     try:
         version = int(request.form["version"]) if request.form.get("version") else None
     except ValueError:
