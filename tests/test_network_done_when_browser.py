@@ -97,20 +97,9 @@ def log_in(browser, base, email, password):
 
 
 def sign_up(browser, base, name, email, password, motivation=""):
-    from selenium.webdriver.support.ui import Select
+    from .test_signup_browser import _fill_signup
 
-    By = _by()
-    browser.get(base + "/inloggen")
-    browser.find_element(By.LINK_TEXT, "Account aanvragen").click()
-    see(browser, "Korte toelichting")
-    browser.find_element(By.ID, "f-name").send_keys(name)
-    browser.find_element(By.ID, "f-email").send_keys(email)
-    Select(browser.find_element(By.ID, "f-municipality")).select_by_visible_text("Delft")
-    browser.find_element(By.ID, "f-password").send_keys(password)
-    if motivation:
-        browser.find_element(By.ID, "f-motivation").send_keys(motivation)
-    browser.find_element(By.CSS_SELECTOR, "form.form button[type=submit]").click()
-    see(browser, "Aanvraag verstuurd")
+    _fill_signup(browser, base, name, email, motivation, password=password)
 
 
 def confirm_by_mail(browser, app, base, email, password) -> str:

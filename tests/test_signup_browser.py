@@ -47,7 +47,9 @@ def browser():
     shutil.rmtree(profile, ignore_errors=True)
 
 
-def _fill_signup(browser, base, name, email, motivation=""):
+def _fill_signup(browser, base, name, email, motivation="", password=PASSWORD):
+    """Sign up on /account-aanvragen (from the login page's link) for Delft
+    and wait for "Aanvraag verstuurd"."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
@@ -57,7 +59,7 @@ def _fill_signup(browser, base, name, email, motivation=""):
     browser.find_element(By.ID, "f-name").send_keys(name)
     browser.find_element(By.ID, "f-email").send_keys(email)
     Select(browser.find_element(By.ID, "f-municipality")).select_by_visible_text("Delft")
-    browser.find_element(By.ID, "f-password").send_keys(PASSWORD)
+    browser.find_element(By.ID, "f-password").send_keys(password)
     if motivation:
         browser.find_element(By.ID, "f-motivation").send_keys(motivation)
     browser.find_element(By.CSS_SELECTOR, "form.form button[type=submit]").click()
