@@ -47,12 +47,13 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from flask import current_app, has_app_context
 from whoosh import highlight, index, query as wq, sorting
 from whoosh.index import LockError
 from whoosh.searching import Results
 
-from . import whoosh_speed
+from . import dense, whoosh_speed
 from .schema import FACET_FIELDS, build_schema
 
 whoosh_speed.install()
@@ -75,6 +76,8 @@ FILTER_FIELDS = FACET_FIELDS
 #: "almost nothing": at most this many hits triggers the fuzzy retry
 FUZZY_RETRY_AT = 0
 MAX_PER_PAGE = 100
+#: label and facet-value masks kept per searcher (see SearchIndex.allowed_mask)
+MASKS_KEPT = 512
 #: key terms of this many item versions are kept per process for "related items"
 KEY_TERMS_KEPT = 4096
 
@@ -207,6 +210,72 @@ class SearchIndex:
         if getattr(local, "searcher", None) is searcher:
             local.facet_bits = (sets, bits)
         return bits
+
+    def allowed_mask(self, searcher, sets, labels: list[str], filters: dict[str, list[str]]) -> np.ndarray:
+        """:func:`_allowed` as a bool array over the searcher's document
+        numbers: the documents the caller may see (any of ``labels``) that
+        pass every filter (any value of a field, every field). The array of
+        each label and facet value is kept with the facet sets while the
+        searcher is current (a few hundred kept at most: one per value used)."""
+        local = self._local
+        kept = getattr(local, "masks", None)
+        if kept is None or kept[0] is not sets:
+            kept = (sets, {})
+            if getattr(local, "searcher", None) is searcher:
+                local.masks = kept
+        cache, n = kept[1], searcher.doc_count_all()
+
+        def mask(name: str, value: str) -> np.ndarray:
+            got = cache.get((name, value))
+            if got is None:
+                docs = sets[name].get(value, frozenset())
+                got = np.zeros(n, dtype=bool)
+                if docs:
+                    got[np.fromiter(docs, dtype=np.int64, count=len(docs))] = True
+                if len(cache) >= MASKS_KEPT:
+                    cache.clear()
+                cache[(name, value)] = got
+            return got
+
+        allowed = np.zeros(n, dtype=bool)
+        for label in labels:
+            allowed |= mask("labels", label)
+        for name, values in filters.items():
+            values = [v for v in values if v]
+            if name in FILTER_FIELDS and values:
+                passing = np.zeros(n, dtype=bool)
+                for value in values:
+                    passing |= mask(name, value)
+                allowed &= passing
+        return allowed
+
+    def dates(self, searcher) -> np.ndarray:
+        """Each document's sort key for "newest first" (int64, ascending =
+        newer; equal dates equal keys, no date last), by global document
+        number: the order of Whoosh's ``FieldFacet("date", reverse=True)``
+        (which sorts on minus the column value; a document without a date
+        holds the column's default, 0). The column is read once per segment
+        and kept while the segment is unchanged."""
+        local = self._local
+        cache: dict = getattr(local, "date_columns", None) or {}
+        fresh: dict = {}
+        parts = []
+        for sub, _offset in searcher.leaf_searchers():
+            reader = sub.reader()
+            key = (reader.segment().segment_id(), reader.doc_count_all())
+            raw = cache.get(key)
+            if raw is None:
+                column = reader.column_reader("date", translate=False)
+                # unsigned 64-bit values: minus them does not fit an int64
+                raw = np.fromiter((column[d] for d in range(reader.doc_count_all())),
+                                  dtype=np.uint64, count=reader.doc_count_all())
+            fresh[key] = raw
+            parts.append(raw)
+        local.date_columns = fresh
+        if not parts:
+            return np.zeros(0, dtype=np.int64)
+        _values, rank = np.unique(np.concatenate(parts), return_inverse=True)
+        return rank.max(initial=0) - rank.astype(np.int64)
 
     def _new_generation(self) -> tuple[str, str]:
         os.makedirs(self.directory, exist_ok=True)
@@ -559,14 +628,7 @@ def search(
     the query is scored only within that set; facets are counted by set
     intersection; a query that finds nothing is retried with typo tolerance.
     """
-    from .matchers import docset
-    from .query import (
-        build_field_match_queries,
-        build_match_query,
-        build_query,
-        build_unit_match_queries,
-        suggest,
-    )
+    from .query import build_query, suggest
 
     page = max(1, int(page))
     per_page = max(1, min(int(per_page), MAX_PER_PAGE))
@@ -578,52 +640,87 @@ def search(
     searcher = _searcher(svc)
     sets = svc.facet_sets(searcher)
     labels = caller_labels(user, questions)
-    allowed = _allowed(sets, labels, filters or {})
+    allowed = svc.allowed_mask(searcher, sets, labels, filters or {})
     q, words = build_query(text)
     if words:
         result.suggestion = suggest(searcher, text, public=sets["labels"].get("public", frozenset()))
-    if not allowed:  # Whoosh reads an empty filter set as "no filter": never pass one
+    if not allowed.any():
         return result
-    unit_sets = None  # multi-word queries: the documents of each word unit
+    scores = None
     if q is None:
         # the label sets never hold a deleted document (see facet_sets): every
         # document allowed is a match of the empty query
-        q, matched = wq.Every(), set(allowed)
+        q, matched = wq.Every(), allowed
         sort = "date" if not text.strip() else sort
     else:
-        # The exact set of matches comes from an unscored twin of the query
-        # (set operations on postings); only the page shown is scored, with
-        # Whoosh's pruning. Totals and facets stay exact.
-        # Per word unit when there are several: their union is the match
-        # set, and they bound the scores for the top k (see _top_by_bounds).
-        units = build_unit_match_queries(text)
-        fields = None if units else build_field_match_queries(text)
-        if units:
-            unit_sets = [allowed & docset(searcher, mq) for mq, _core in units]
-            matched = set().union(*unit_sets)
-        elif fields:  # one word: its fields bound the scores the same way
-            unit_sets = [allowed & docset(searcher, mq) for mq in fields]
-            matched = set().union(*unit_sets)
-        else:
-            matched = allowed & docset(searcher, build_match_query(text))
-        if len(matched) <= FUZZY_RETRY_AT:
+        # Every match with its exact score, in one vectorised pass over the
+        # segments (see portal.search.dense); a query that finds nothing is
+        # retried with typo tolerance.
+        context = searcher.context(weighting=visible_weighting(searcher, sets, labels))
+        found, scores = _evaluate(searcher, q, context)
+        matched = found & allowed
+        if np.count_nonzero(matched) <= FUZZY_RETRY_AT:
             fq = build_query(text, fuzzy=True).query
             if fq is not None:
-                fuzzy_matched = allowed & docset(searcher, build_match_query(text, fuzzy=True))
-                if len(fuzzy_matched) > len(matched):
-                    q, matched, result.fuzzy, unit_sets = fq, fuzzy_matched, True, None
-    result.total = len(matched)
+                fuzzy_found, fuzzy_scores = _evaluate(searcher, fq, context)
+                fuzzy_matched = fuzzy_found & allowed
+                if np.count_nonzero(fuzzy_matched) > np.count_nonzero(matched):
+                    q, matched, scores, result.fuzzy = fq, fuzzy_matched, fuzzy_scores, True
+    result.total = int(np.count_nonzero(matched))
     region_id = getattr(user, "region_id", None) if getattr(user, "is_authenticated", False) else None
     own = sets["region"].get(str(region_id), frozenset()) if region_id is not None else frozenset()
-    if matched and (page - 1) * per_page < len(matched):
+    if result.total and (page - 1) * per_page < result.total:
         extra = per_page if own and sort != "date" else 0  # room for the own-region tie rule
-        results = _execute(searcher, q, matched, sort, limit=page * per_page + extra,
-                           unit_sets=unit_sets, weighting=visible_weighting(searcher, sets, labels))
+        limit = page * per_page + extra
+        if sort == "date" or scores is None:
+            results = _by_date(searcher, q, matched, limit, scores)
+        else:
+            results = _decorated(Results(searcher, q, dense.top(scores, np.flatnonzero(matched), limit)))
         result.hits = _page_hits(results, page, per_page, sort, own)
         _drop_unseeable_profiles(user, result)
     if facets:
-        result.facets = _count_facets(svc.facet_bits(searcher), matched)
+        result.facets = _count_facets(svc.facet_bits(searcher), _mask_int(matched))
     return result
+
+
+def _evaluate(searcher, q, context) -> tuple[np.ndarray, np.ndarray]:
+    """``(matches, scores)`` of ``q`` over the whole index: a bool and a
+    float64 array indexed by global document number (``scores`` 0.0 where
+    it does not match), segment by segment with :func:`dense.evaluate`."""
+    n = searcher.doc_count_all()
+    found = np.zeros(n, dtype=bool)
+    scores = np.zeros(n, dtype=np.float64)
+    for sub, offset in searcher.leaf_searchers():
+        size = sub.doc_count_all()
+        r = dense.evaluate(q.matcher(sub, context), sub.reader(), size)
+        found[offset:offset + size] = r.mask
+        scores[offset:offset + size] = r.score
+    return found, scores
+
+
+def _by_date(searcher, q, matched: np.ndarray, limit: int, scores: np.ndarray | None):
+    """The first ``limit`` of ``matched`` newest first (no date last), equal
+    dates by score (when ``scores``), then by document number: Whoosh's
+    ``MultiFacet(date reversed, score)`` order, from a per-segment column of
+    dates (see :meth:`SearchIndex.dates`)."""
+    dates = _service().dates(searcher)
+    docs = np.flatnonzero(matched)
+    keys = [docs, -scores[docs]] if scores is not None else [docs]
+    order = np.lexsort((*keys, dates[docs]))[:limit]
+    top = [(float(scores[d]) if scores is not None else 0.0, int(d)) for d in docs[order]]
+    return _decorated(Results(searcher, q, top))
+
+
+def _decorated(results):
+    results.fragmenter = highlight.ContextFragmenter(maxchars=240, surround=60)
+    results.formatter = MarkFormatter()
+    return results
+
+
+def _mask_int(mask: np.ndarray) -> int:
+    """A bool array as one int, bit ``d`` set where ``mask[d]`` (for
+    :func:`_count_facets`' ``&`` and ``bit_count()``)."""
+    return int.from_bytes(np.packbits(mask, bitorder="little").tobytes(), "little")
 
 
 def caller_labels(user: Any, questions: bool = False) -> list[str]:
@@ -878,8 +975,9 @@ def _bitmask(docs) -> int:
 
 def _count_facets(bits: dict[str, list[tuple[str, int]]], docs) -> dict[str, dict[str, int]]:
     """``{field: {value: documents of docs holding it}}``, most first (ties
-    by value), zero counts left out; ``bits``: :meth:`SearchIndex.facet_bits`."""
-    mask = _bitmask(docs)
+    by value), zero counts left out; ``bits``: :meth:`SearchIndex.facet_bits`;
+    ``docs``: document numbers, or already a bit mask (an int, :func:`_mask_int`)."""
+    mask = docs if isinstance(docs, int) else _bitmask(docs)
     out = {}
     for name in FACET_FIELDS:
         counts = ((value, (mask & members).bit_count()) for value, members in bits[name])

@@ -1,0 +1,141 @@
+"""Whole-segment scoring (``portal.search.dense``, issue #3 speed): every
+match of a query with exactly the float Whoosh's own matcher gives it, the
+top k and the date order Whoosh's unpruned search gives, on a real index
+with several segments, one of them with deleted documents."""
+
+import random
+from datetime import datetime, timedelta
+
+import numpy as np
+import pytest
+from whoosh import index, query as wq, sorting
+
+from portal.search import SearchIndex, _evaluate, dense, visible_weighting
+from portal.search.matchers import docset
+from portal.search.query import build_match_query, build_query
+from portal.search.schema import build_schema
+
+pytestmark = pytest.mark.no_db  # no database: runs once (tests/conftest.py)
+
+WORDS = ["jongeren", "radicalisering", "ouders", "moskee", "wijkagent", "sleutelfiguren", "netwerk", "sociale",
+         "media", "vertrouwen", "preventie", "polarisatie", "gemeente", "imam", "vrijwilligers", "werving",
+         "training", "school", "buurthuis", "signalen", "jongerenwerker", "coördinator", "café", "straatcoach",
+         "radicaliseringspreventie", "sleutelfigurennetwerk", "extremisme", "weerbaarheid"]
+QUERIES = ["jongeren", "sleutelfiguren", "wijkagent moskee", "sociale media jongeren", '"sociale media"',
+           "ouders radicalisering preventie", "ik zoek een imam die ervaring heeft met polarisatie",
+           "welke gemeente heeft een netwerk van sleutelfiguren", "jongerenwerk vertrouwen", "coordinator cafe",
+           "preventie", "sleutelpersoon netwerk", "jeugdwerker", '"netwerk sleutelfiguren" werving']
+TYPOS = ["polarsatie", "jongerenwerkr", "radicaliserng wijkagnet"]
+
+
+@pytest.fixture(scope="module")
+def searcher(tmp_path_factory):
+    rnd = random.Random(7)
+    ix = index.create_in(str(tmp_path_factory.mktemp("ix")), build_schema())
+    start = datetime(2020, 1, 1)
+    for part in range(3):  # three segments
+        with ix.writer() as w:
+            for i in range(120):
+                def text(n):
+                    return " ".join(rnd.choice(WORDS) for _ in range(rnd.randint(1, n)))
+                key = f"{part}-{i}"
+                extra = {"date": start + timedelta(days=rnd.randint(0, 40))} if i % 7 else {}  # some undated
+                w.add_document(id=key, type="practice", slug=key, title=text(4), summary=text(8), tags=text(2),
+                               body=text(60), spell=text(20), labels="public" if i % 4 else "members", **extra)
+    with ix.writer() as w:  # deletions in the first segment
+        for i in range(0, 120, 5):
+            w.delete_by_term("id", f"0-{i}")
+    with ix.searcher() as s:
+        assert len(s.leaf_searchers()) >= 2
+        assert any(sub.reader().has_deletions() for sub, _o in s.leaf_searchers())
+        yield s
+
+
+def _stepped(q, sub, context):
+    m = q.matcher(sub, context)
+    out = {}
+    while m.is_active():
+        out[m.id()] = m.score()
+        m.next()
+    return out
+
+
+def _contexts(searcher):
+    public = {d for d in searcher.docs_for_query(wq.Term("labels", "public"))}
+    sets = {"labels": {"public": frozenset(public)}}
+    return [searcher.context(), searcher.context(weighting=visible_weighting(searcher, sets, ["public"]))]
+
+
+@pytest.mark.parametrize("text", QUERIES)
+def test_every_match_gets_whooshs_own_float(searcher, text):
+    for fuzzy in (False, True):
+        q = build_query(text, fuzzy=fuzzy).query
+        for context in _contexts(searcher):
+            for sub, _offset in searcher.leaf_searchers():
+                expected = _stepped(q, sub, context)
+                got = dense.evaluate(q.matcher(sub, context), sub.reader(), sub.doc_count_all())
+                assert set(np.flatnonzero(got.mask).tolist()) == set(expected)
+                # the same floats, not merely close
+                assert {d: float(got.score[d]) for d in expected} == expected
+                assert not got.score[~got.mask].any()
+
+
+@pytest.mark.parametrize("text", QUERIES + TYPOS)
+def test_the_matches_are_the_unscored_twins_docset(searcher, text):
+    for fuzzy in (False, True):
+        q = build_query(text, fuzzy=fuzzy).query
+        found, _scores = _evaluate(searcher, q, searcher.context())
+        assert set(np.flatnonzero(found).tolist()) == docset(searcher, build_match_query(text, fuzzy=fuzzy))
+
+
+@pytest.mark.parametrize("limit", [1, 10, 25])
+@pytest.mark.parametrize("text", QUERIES + TYPOS)
+def test_top_k_is_whooshs_unpruned_ranking(searcher, text, limit):
+    q = build_query(text).query
+    found, scores = _evaluate(searcher, q, searcher.context())
+    allowed = np.zeros_like(found)
+    allowed[::3] = True  # a filter that cuts through ties and segments
+    matched = found & allowed
+    full = searcher.search(q, filter=set(np.flatnonzero(allowed).tolist()), limit=None, optimize=False)
+    expected = [(h.score, h.docnum) for h in full][:limit]
+    assert dense.top(scores, np.flatnonzero(matched), limit) == expected
+
+
+def test_ties_go_to_the_lower_document_number():
+    scores = np.array([1.0, 2.0, 2.0, 0.5, 2.0, 1.0])
+    assert dense.top(scores, np.arange(6), 2) == [(2.0, 1), (2.0, 2)]
+    assert dense.top(scores, np.array([0, 4, 5]), 2) == [(2.0, 4), (1.0, 0)]
+    assert dense.top(scores, np.array([], dtype=np.int64), 3) == []
+
+
+@pytest.mark.parametrize("text", ["", "jongeren", "sociale media"])
+def test_newest_first_is_whooshs_date_order(searcher, text):
+    dates = SearchIndex("/nonexistent").dates(searcher)
+    assert len(dates) == searcher.doc_count_all()
+    q = build_query(text).query or wq.Every()
+    # as the portal's label sets, never a deleted document
+    allowed = {d for d in range(searcher.doc_count_all()) if d % 2 and not searcher.reader().is_deleted(d)}
+    by_date = sorting.MultiFacet([sorting.FieldFacet("date", reverse=True), sorting.ScoreFacet()])
+    expected = [h.docnum for h in searcher.search(q, filter=allowed, limit=None, sortedby=by_date)]
+    found, scores = _evaluate(searcher, q, searcher.context()) if text else (None, None)
+    docs = np.array(sorted(allowed if found is None else allowed & set(np.flatnonzero(found).tolist())))
+    keys = [docs, -scores[docs]] if scores is not None else [docs]
+    assert docs[np.lexsort((*keys, dates[docs]))].tolist() == expected
+
+
+def test_postings_are_decoded_once_and_dropped_beyond_the_budget(searcher, monkeypatch):
+    dense.clear()
+    sub = searcher.leaf_searchers()[-1][0]
+    q = build_query("jongeren").query
+    m = q.matcher(sub, sub.context())
+    dense.evaluate(m, sub.reader(), sub.doc_count_all())
+    kept = len(dense._POSTINGS)
+    assert kept >= 4  # title, summary, tags, body
+    one, other = list(sub.reader().lexicon("body"))[:2]
+    first = dense.postings(sub.reader().postings("body", one))
+    assert len(first[0]) == len(first[1]) == sub.reader().doc_frequency("body", one)
+    assert dense.postings(sub.reader().postings("body", one)) is first  # kept, not decoded again
+    monkeypatch.setattr(dense, "POSTINGS_KEPT_MB", 0)
+    dense.postings(sub.reader().postings("body", other))
+    assert len(dense._POSTINGS) == 1  # the budget holds only the newest
+    dense.clear()
