@@ -21,23 +21,21 @@ The index is derived from the database and can always be rebuilt from it:
   pages (``permissions.can_view_questions``); their changes go through the
   same change log (:func:`log_question_change`).
 
-Speed (issue #3): see :mod:`.whoosh_speed` (decoded postings blocks and
-block headers kept, field lengths read once per segment when writing),
-:mod:`.snippets` (highlighting without the analyzer chain), and in
-:mod:`.matchers` ``docset``, ``field_lengths``, ``score_docs`` (phrases
-scored from their kept documents), ``score_docs_above`` (documents dropped
-clause by clause once they cannot reach the k-th score, for several words
-and for the fields of one word), ``rewind`` and the kept fuzzy and phrase
-expansions; facets are counted on bit masks (:meth:`SearchIndex.facet_bits`).
-Every one gives the results Whoosh's own code gives
-(``tests/test_search_speedups.py``, ``tests/search/test_top_by_bounds.py``).
+Speed (issue #3): a query is evaluated whole, segment by segment, with
+NumPy (:mod:`.dense`: every match and its exact score from postings decoded
+once per segment; the caller's allowed documents, the match set, the top k
+and the date order as arrays); facets are counted on bit masks
+(:meth:`SearchIndex.facet_bits`). See also :mod:`.whoosh_speed` (decoded
+postings blocks and block headers kept, field lengths read once per segment
+when writing), :mod:`.snippets` (highlighting without the analyzer chain) and
+the kept fuzzy and phrase expansions in :mod:`.matchers`. Every one gives
+the results Whoosh's own code gives (``tests/search/test_dense.py``,
+``tests/test_search_speedups.py``).
 """
 
 from __future__ import annotations
 
-import bisect
 import functools
-import heapq
 import logging
 import os
 import shutil
@@ -49,7 +47,7 @@ from typing import Any
 
 import numpy as np
 from flask import current_app, has_app_context
-from whoosh import highlight, index, query as wq, sorting
+from whoosh import highlight, index, query as wq
 from whoosh.index import LockError
 from whoosh.searching import Results
 
@@ -795,166 +793,6 @@ def visible_weighting(searcher, sets, labels: list[str]):
     # drafts) change nothing: callers with the same documents share statistics
     key = ("labels", frozenset(label for label in labels if sets["labels"].get(label)))
     return VisibleBM25F(visible_stats(searcher, key, visible))
-
-
-def _execute(searcher, q, allowed: set[int], sort: str, limit: int,
-             unit_sets: list[set[int]] | None = None, weighting=None):
-    """Score ``q`` within ``allowed`` (a non-empty set of document numbers)
-    for the first ``limit`` hits.
-
-    ``weighting``: the scoring model (default the searcher's, Whoosh's BM25F
-    over the whole index); the portal passes :func:`visible_weighting`.
-
-    ``unit_sets`` (a multi-word query: the documents of each word unit, in
-    the order of ``q``'s clauses): with a relevance sort, documents are
-    scored group by group in the order of their best possible score, and only
-    while they can still reach the top ``limit`` (see :func:`_top_by_bounds`).
-    The ranking is that of the plain search without pruning."""
-    results = None
-    context = searcher.context(weighting=weighting) if weighting is not None else searcher.context()
-    if sort != "date" and unit_sets:
-        results = _top_by_bounds(searcher, q, allowed, unit_sets, limit, context)
-    if results is None and sort != "date" and not isinstance(q, wq.Every):
-        results = _top_scored(searcher, q, allowed, limit, context)
-    if results is None:
-        kwargs: dict[str, Any] = {"filter": allowed, "limit": limit}
-        if sort == "date":
-            kwargs["sortedby"] = sorting.MultiFacet([sorting.FieldFacet("date", reverse=True),
-                                                     sorting.ScoreFacet()])
-        collector = searcher.collector(**kwargs)
-        searcher.search_with_collector(q, collector, context=context)
-        results = collector.results()
-    results.fragmenter = highlight.ContextFragmenter(maxchars=240, surround=60)
-    results.formatter = MarkFormatter()
-    return results
-
-
-def _top_by_bounds(searcher, q, allowed: set[int], unit_sets: list[set[int]], limit: int,
-                   context=None):
-    """The top ``limit`` of ``q`` (an :class:`~portal.search.matchers.AllWordsOr`
-    of word units, or a single word's ``DisMax`` over the fields) within
-    ``allowed``, exact and without walking the union of the postings.
-    ``unit_sets``: the documents of each unit (word, or field of the one
-    word), in order.
-
-    The documents are grouped by the units they contain; a group's best
-    possible score (``matchers.bound_for``: the clauses' ``max_quality``
-    with the coverage bonus that set of units earns, or the fields' DisMax)
-    orders the groups. Groups are scored in that order
-    (:func:`~portal.search.matchers.score_docs`) until the next group's
-    bound falls below the ``limit``-th score found: usually just the
-    documents with every core word, and those lacking only a common one;
-    in those later groups a document is dropped as soon as its clauses
-    scored so far cannot lift it to that score
-    (:func:`~portal.search.matchers.score_docs_above`). ``None`` when the
-    query gives no bounds (the caller searches plainly). Ties: lower document number
-    first, as Whoosh. ``context``: the search context whose weighting
-    scores (default ``searcher.context()``)."""
-    from .matchers import bound_for, clause_bounds
-
-    context = context or searcher.context()
-    leaves = []
-    for sub, offset in searcher.leaf_searchers():
-        m = q.matcher(sub, context)
-        maxq = clause_bounds(m)
-        if maxq is None or len(maxq) != len(unit_sets):
-            return None
-        leaves.append((sub, offset, offset + sub.doc_count_all(), m, maxq))
-    # each document's units as a bit mask, then the documents per (segment, mask)
-    masks = dict.fromkeys(allowed, 0)
-    for i, s in enumerate(unit_sets):
-        bit = 1 << i
-        for d in s:
-            if d in masks:
-                masks[d] |= bit
-    starts = [leaf[1] for leaf in leaves]
-    by_mask: dict[tuple[int, int], list[int]] = {}
-    for d, mask in masks.items():
-        n = bisect.bisect_right(starts, d) - 1 if len(starts) > 1 else 0
-        if n < 0 or d >= leaves[n][2]:
-            continue
-        members = by_mask.get((n, mask))
-        if members is None:
-            by_mask[(n, mask)] = [d - starts[n]]
-        else:
-            members.append(d - starts[n])
-    width = range(len(unit_sets))
-    groups: dict[tuple, list[int]] = {(n, *(bool(mask >> i & 1) for i in width)): members
-                                      for (n, mask), members in by_mask.items()}
-    ranked = sorted(((bound_for(leaves[key[0]][3], key[1:], leaves[key[0]][4]), key) for key in groups),
-                    key=lambda t: -t[0])
-    # Two batches (a matcher steps forward only: rewound in between): the
-    # best groups until they hold ``limit`` documents (all of them match, so
-    # they give a ``limit``-th score), then every other group whose bound
-    # reaches that score, each document only as long as its clauses scored
-    # so far leave it able to reach it.
-    first, n = [], 0
-    for _bound, key in ranked:
-        if n >= limit:
-            break
-        first.append(key)
-        n += len(groups[key])
-    top = heapq.nsmallest(limit, _score_groups(q, context, leaves, groups, first, fresh=False))
-    if len(top) >= limit:
-        floor = -top[-1][0]
-        rest = [key for bound, key in ranked[len(first):] if bound >= floor]
-    else:
-        rest = [key for _bound, key in ranked[len(first):]]
-    if rest:
-        # with a floor, a document is dropped as soon as its clauses scored
-        # so far plus the best of the rest cannot reach it (score_docs_above)
-        floor = -top[-1][0] if len(top) >= limit else None
-        top = heapq.nsmallest(limit, top + _score_groups(q, context, leaves, groups, rest, fresh=True,
-                                                         floor=floor))
-    return Results(searcher, q, [(-neg, d) for neg, d in top])
-
-
-def _top_scored(searcher, q, allowed: set[int], limit: int, context=None):
-    """The top ``limit`` of ``q`` within ``allowed`` (its matches), every
-    document scored exactly (unpruned) with :func:`~portal.search.matchers.score_docs`
-    node by node of the matcher tree, instead of stepping each document
-    through it. Ties: lower document number first, as Whoosh. ``context``:
-    as :func:`_top_by_bounds`."""
-    from .matchers import score_docs
-
-    context = context or searcher.context()
-    scored: list[tuple[float, int]] = []
-    for sub, offset in searcher.leaf_searchers():
-        end = offset + sub.doc_count_all()
-        local = sorted(d - offset for d in allowed if offset <= d < end)
-        if local:
-            m = q.matcher(sub, context)
-            scored += [(-score, d + offset) for d, score in score_docs(m, local, sub.reader()).items()]
-    top = heapq.nsmallest(limit, scored)
-    return Results(searcher, q, [(-neg, d) for neg, d in top])
-
-
-def _score_groups(q, context, leaves, groups, keys, fresh: bool,
-                  floor: float | None = None) -> list[tuple[float, int]]:
-    """``(-score, docnum)`` of the documents in the groups ``keys``; with
-    ``floor``, only of those that can score at least ``floor`` (the others
-    cannot enter the top k: see :func:`~portal.search.matchers.score_docs_above`)."""
-    from .matchers import rewind, score_docs, score_docs_above
-
-    out: list[tuple[float, int]] = []
-    for n, (sub, start, _end, m, maxq) in enumerate(leaves):
-        mine = [key for key in keys if key[0] == n]
-        local = sorted(d for key in mine for d in groups[key])
-        if not local:
-            continue
-        if fresh and not rewind(m):  # a walked matcher: back to its start, or a new one
-            m = q.matcher(sub, context)
-        scores = None
-        if floor is not None:
-            present = {}
-            for key in mine:
-                mask = sum(1 << i for i, p in enumerate(key[1:]) if p)
-                present.update(dict.fromkeys(groups[key], mask))
-            scores = score_docs_above(m, local, present, maxq, floor, sub.reader())
-        if scores is None:
-            scores = score_docs(m, local, sub.reader())
-        out += [(-score, d + start) for d, score in scores.items()]
-    return out
 
 
 _BITS = tuple(1 << i for i in range(8))

@@ -2,9 +2,9 @@
 score, in one pass per node of the matcher tree.
 
 Why: at 100,000 items a common word has 30,000-60,000 postings per field.
-Walking them in Python (set unions for the match set, dicts for scores, see
-:func:`~portal.search.matchers.score_docs`) cost about a second per
-question. Here a term's postings are decoded once into two arrays (document
+Walking them in Python (set unions for the match set, then dicts of scores
+for the groups of documents that could reach the top k) cost about a
+second per question. Here a term's postings are decoded once into two arrays (document
 numbers, term frequencies), kept while their segment is open
 (:data:`POSTINGS_KEPT_MB`), and every node of the tree is a handful of
 vectorised operations over arrays as long as the segment.

@@ -16,23 +16,25 @@ earliest block end among the children) skipped almost nothing on a 10,000
 document index, since BM25 block bounds (max tf with min length) are loose.
 With a ``limit``, a collector's count is NOT the number of matches (pruned
 documents are never visited): count with :class:`MatchSet`.
+
+The portal's search does not step these matchers document by document: it
+evaluates the whole tree at once over each segment (:mod:`portal.search.dense`),
+with the scores defined here.
 """
 
 from __future__ import annotations
 
-import bisect
 import math
 from collections.abc import Sequence
 
 from whoosh import matching
 from whoosh import query as wq
 from whoosh.codec.whoosh3 import W3LeafMatcher
-from whoosh.query.spans import SpanNear2
 from whoosh.scoring import BM25F, BM25FScorer, WeightScorer
 from whoosh.util import make_binary_tree
 
-__all__ = ["ALL_WORDS_BOOST", "AllWordsOr", "DisMax", "bound_for", "clause_bounds", "FuzzyTerm", "MatchSet", "SumOr", "VisibleBM25F",
-           "VisibleStats", "docset", "rewind", "score_docs", "score_docs_above", "visible_stats"]
+__all__ = ["ALL_WORDS_BOOST", "AllWordsOr", "DisMax", "FuzzyTerm", "MatchSet", "SumOr", "VisibleBM25F",
+           "VisibleStats", "docset", "field_lengths", "visible_stats"]
 
 ALL_WORDS_BOOST = 3.0  #: extra x(score of core words) when a document has them all
 
@@ -271,18 +273,6 @@ class _AllWordsMatcher(matching.Matcher):
                 core += q
                 covered += self._cover[i]
         return total + (self._bonus * self._f(covered) * core if self._bonus and core else 0.0)
-
-    def clause_bounds(self):
-        """Each clause's best possible score (``max_quality``; 0 for an
-        exhausted one), or ``None`` when some clause cannot tell. Take it
-        from a fresh matcher, before stepping it."""
-        maxq = [_maxq(m) if m.is_active() else 0.0 for m in self._kids]
-        return None if math.inf in maxq else maxq
-
-    def bound_for(self, present: Sequence[bool], maxq: Sequence[float]) -> float:
-        """Best possible score of a document matching exactly the clauses
-        flagged in ``present`` (``maxq`` from :meth:`clause_bounds`)."""
-        return self._bound([i for i, p in enumerate(present) if p], maxq)
 
     def depth(self):
         return 1 + max((m.depth() for m in self._kids), default=0)
@@ -597,363 +587,6 @@ LENGTHS_KEPT = 64
 _LENGTHS: dict = {}
 
 
-def score_docs(m, docs: Sequence[int], reader=None) -> dict[int, float]:
-    """``{docnum: m's score}`` for the documents of ``docs`` (sorted, the
-    matcher's own segment-relative numbers) that fresh, unpruned matcher
-    ``m`` matches; the others are left out.
-
-    The same scores as stepping ``m`` to each document and calling
-    ``score()`` (same operations, same order), but evaluated node by node of
-    the matcher tree: each leaf is walked once over ``docs`` and the inner
-    nodes combine dicts, instead of every document going through every node's
-    ``is_active``/``id``/``skip_to``. For scoring a few thousand candidates.
-    ``reader``: the segment reader ``m`` reads; with it, BM25 postings are
-    scored with :func:`field_lengths` (the same formula and operations as
-    Whoosh's ``BM25FScorer``, so the same floats).
-    """
-    t = type(m)
-    if t is _AllWordsMatcher and not m._pruned:
-        acc: dict[int, list[float]] = {}
-        for kid, is_core, mult, w in zip(m._kids, m._core, m._mult, m._cover):
-            for d, s in score_docs(kid, docs, reader).items():
-                sc = s * mult
-                a = acc.get(d)
-                if a is None:
-                    a = acc[d] = [0.0, 0.0, 0.0]
-                a[0] += sc
-                if is_core:
-                    a[1] += sc
-                    a[2] += w
-        bonus, f = m._bonus, m._f
-        if not bonus:
-            return {d: a[0] for d, a in acc.items()}
-        return {d: (a[0] + bonus * f(a[2]) * a[1] if a[1] else a[0]) for d, a in acc.items()}
-    if t is _DisMaxMatcher:
-        sa, sb = score_docs(m.a, docs, reader), score_docs(m.b, docs, reader)
-        tb = m.tiebreak
-        out = dict(sb)
-        for d, x in sa.items():
-            y = out.get(d)
-            out[d] = x if y is None else max(x, y) + tb * min(x, y)
-        return out
-    if t is matching.UnionMatcher:
-        sa, sb = score_docs(m.a, docs, reader), score_docs(m.b, docs, reader)
-        out = dict(sb)
-        for d, x in sa.items():
-            y = out.get(d)
-            out[d] = x if y is None else x + y
-        return out
-    if t is matching.IntersectionMatcher:
-        sa = score_docs(m.a, docs, reader)
-        if not sa:
-            return {}
-        sb = score_docs(m.b, sorted(sa), reader)
-        return {d: sa[d] + y for d, y in sb.items()}
-    if t is matching.WrappingMatcher:
-        boost = m.boost
-        return {d: s * boost for d, s in score_docs(m.child, docs, reader).items()}
-    if t is W3LeafMatcher:
-        return _score_postings(m, docs, reader)
-    if t is SpanNear2.SpanNear2Matcher:
-        return _score_phrase(m, docs, reader)
-    # any other matcher: step it over the documents
-    out = {}
-    if not m.is_active():
-        return out
-    is_active, mid, skip_to, score = m.is_active, m.id, m.skip_to, m.score
-    for d in docs:
-        cur = mid()
-        if cur < d:
-            skip_to(d)
-            if not is_active():
-                break
-            cur = mid()
-        if cur == d:
-            out[d] = score()
-    return out
-
-
-def rewind(m) -> bool:
-    """Put a matcher tree that :func:`score_docs` has walked back to its
-    start, for another :func:`score_docs` pass, instead of building it again
-    from the query (term lookups, scorers, phrase starts: milliseconds for
-    a question). True when done; False when the tree holds a node this does
-    not know (build a fresh matcher then): only the term postings
-    (``W3LeafMatcher.reset``, the state its constructor leaves) and phrases
-    (Whoosh's ``reset``: words re-aligned) keep positions that
-    :func:`score_docs` reads; the inner nodes it combines (all words,
-    DisMax, unions, intersections, boosts) it never steps."""
-    t = type(m)
-    if t is W3LeafMatcher:
-        m.reset()
-        return True
-    if t is SpanNear2.SpanNear2Matcher:
-        if not all(type(leaf) is W3LeafMatcher for leaf in m.ms):
-            return False
-        m.reset()
-        return True
-    if t is _AllWordsMatcher:
-        return not m._pruned and all(rewind(k) for k in m._kids)
-    if t in (_DisMaxMatcher, matching.UnionMatcher, matching.IntersectionMatcher):
-        return rewind(m.a) and rewind(m.b)
-    if t is matching.WrappingMatcher:
-        return rewind(m.child)
-    return t is matching.NullMatcherClass
-
-
-# --------------------------------------------------------------------------
-# Bounds of a single word's DisMax over the fields
-# --------------------------------------------------------------------------
-
-
-def _dismax_parts(m):
-    """``(boost, shape, fields)`` of a (boosted) :class:`_DisMaxMatcher`
-    tree, or ``None`` for any other matcher. ``fields``: the field
-    clauses' matchers in order (the order of the query's subqueries);
-    ``shape``: the tree, leaves as indexes into ``fields``, nodes as
-    ``(tiebreak, left, right)``."""
-    boost = 1.0
-    if type(m) is matching.WrappingMatcher:
-        boost, m = m.boost, m.child
-    if type(m) is not _DisMaxMatcher or not boost > 0:
-        return None
-    fields: list = []
-
-    def walk(node):
-        if type(node) is _DisMaxMatcher:
-            return (node.tiebreak, walk(node.a), walk(node.b))
-        fields.append(node)
-        return len(fields) - 1
-
-    return boost, walk(m), fields
-
-
-def _dismax_value(shape, values):
-    """``shape`` combined over ``values`` (None: no match in that field) as
-    :func:`score_docs` combines a :class:`_DisMaxMatcher` tree."""
-    if type(shape) is int:
-        return values[shape]
-    tb, a, b = shape
-    x, y = _dismax_value(a, values), _dismax_value(b, values)
-    if x is None:
-        return y
-    if y is None:
-        return x
-    return max(x, y) + tb * min(x, y)
-
-
-def clause_bounds(m) -> list[float] | None:
-    """Each clause's best possible score for :func:`bound_for`: the words of
-    an :class:`_AllWordsMatcher` (:meth:`_AllWordsMatcher.clause_bounds`) or
-    the fields of a single word's DisMax; ``None`` when ``m`` is neither or
-    some clause cannot tell. Take it from a fresh matcher."""
-    if type(m) is _AllWordsMatcher:
-        return m.clause_bounds()
-    parts = _dismax_parts(m)
-    if parts is None or not 0.0 <= _tiebreak(parts[1]) <= 1.0:  # the bound needs tiebreak <= 1
-        return None
-    maxq = [_maxq(f) if f.is_active() else 0.0 for f in parts[2]]
-    return None if math.inf in maxq else maxq
-
-
-def _tiebreak(shape) -> float:
-    return 0.0 if type(shape) is int else max(shape[0], _tiebreak(shape[1]), _tiebreak(shape[2]))
-
-
-def bound_for(m, present: Sequence[bool], maxq: Sequence[float]) -> float:
-    """Best possible score of a document matching exactly the clauses
-    flagged in ``present`` (``maxq`` from :func:`clause_bounds`). For a
-    DisMax tree with tiebreaks <= 1: ``boost x (M + tb x (S - M))``, ``M``
-    the largest and ``S`` the sum of the present fields' bounds, ``tb`` the
-    largest tiebreak (each node ``max + tb x min`` is at most that, by
-    induction over the tree)."""
-    if type(m) is _AllWordsMatcher:
-        return m.bound_for(present, maxq)
-    boost, shape, _fields = _dismax_parts(m)
-    vals = [q for q, p in zip(maxq, present) if p]
-    if not vals:
-        return 0.0
-    top = max(vals)
-    return boost * (top + _tiebreak(shape) * (sum(vals) - top))
-
-
-def _dismax_above(m, docs, present, maxq, floor, reader):
-    """:func:`score_docs_above` for a single word's DisMax over the fields:
-    field by field (best bound first) each document's exact field scores so
-    far and the bounds of its other fields bound its score (see
-    :func:`bound_for`); a document that cannot reach ``floor`` is dropped.
-    The survivors' scores are combined from the field scores exactly as
-    :func:`score_docs` combines the tree."""
-    boost, shape, fields = _dismax_parts(m)
-    n = len(fields)
-    if len(maxq) != n or not 0.0 <= _tiebreak(shape) <= 1.0:
-        return None
-    tb = _tiebreak(shape)
-    order = sorted(range(n), key=lambda i: -maxq[i])
-    # per mask and step: (largest, sum) of the bounds of the fields still to score
-    rest: dict[int, list[tuple[float, float]]] = {}
-    for mask in set(present.get(d, 0) for d in docs):
-        steps = []
-        for j in range(n + 1):
-            later = [maxq[i] for i in order[j:] if mask >> i & 1]
-            steps.append((max(later, default=0.0), sum(later)))
-        rest[mask] = steps
-    cut = floor - 1e-9 * max(1.0, abs(floor))
-    got_max = dict.fromkeys(docs, 0.0)
-    got_sum = dict.fromkeys(docs, 0.0)
-    field_scores: list[dict[int, float]] = [{} for _ in range(n)]
-    alive = set(docs)
-    for j, i in enumerate(order):
-        bit = 1 << i
-        wanted = sorted(d for d in alive if present.get(d, 0) & bit)
-        if not wanted:
-            continue
-        scores = score_docs(fields[i], wanted, reader)
-        field_scores[i] = scores
-        for d in wanted:
-            sc = scores.get(d)
-            if sc is not None:
-                got_sum[d] += sc
-                if sc > got_max[d]:
-                    got_max[d] = sc
-            r_max, r_sum = rest[present.get(d, 0)][j + 1]
-            top = got_max[d] if got_max[d] > r_max else r_max
-            if boost * (top + tb * (got_sum[d] + r_sum - top)) < cut:
-                alive.discard(d)
-    out: dict[int, float] = {}
-    for d in sorted(alive):
-        value = _dismax_value(shape, [f.get(d) for f in field_scores])
-        if value is not None:
-            out[d] = value * boost if boost != 1.0 else value
-    return out
-
-
-def score_docs_above(m, docs: Sequence[int], present: dict[int, int], maxq: Sequence[float],
-                     floor: float, reader=None) -> dict[int, float] | None:
-    """:func:`score_docs` for the documents of ``docs`` that can score at
-    least ``floor``; the others (their score is certainly below it) are left
-    out. ``None`` when ``m`` is not a fresh, unpruned :class:`_AllWordsMatcher`
-    or a single word's DisMax over the fields (:func:`_dismax_above`; score
-    with :func:`score_docs` then).
-
-    ``present``: each document's clauses as a bit mask (bit ``i`` = clause
-    ``i`` of ``m`` matches it; a clause flagged but not matching only makes
-    the bound looser), ``maxq``: the clauses' best scores
-    (:meth:`_AllWordsMatcher.clause_bounds`). Clause by clause, most
-    important first (MaxScore's order, Turtle & Flood 1995, applied per
-    document instead of per posting), each surviving document's exact
-    partial score plus the best its remaining clauses can add (with the
-    coverage bonus its mask earns) bounds its score; a document whose bound
-    falls below ``floor`` is dropped before its remaining clauses are
-    scored. The scores returned are the floats :func:`score_docs` gives
-    (clauses summed in ``m``'s order, same formula): a candidate set of
-    thousands of documents that mostly miss the rare subject word of a
-    question is settled after one or two clauses.
-    """
-    if type(m) is not _AllWordsMatcher:
-        return _dismax_above(m, docs, present, maxq, floor, reader) if _dismax_parts(m) else None
-    if m._pruned or len(maxq) != len(m._kids):
-        return None
-    kids, core, mult, cover = m._kids, m._core, m._mult, m._cover
-    bonus, f = m._bonus, m._f
-    n = len(kids)
-    best = [maxq[i] * mult[i] for i in range(n)]
-    # per document (dicts of floats: no tracked objects for the cyclic GC):
-    # the bonus factor its clauses earn, the best its unscored clauses can
-    # add (all / core ones), and its exact partial scores (all / core ones)
-    factor: dict[int, float] = {}
-    rest_all: dict[int, float] = {}
-    rest_core: dict[int, float] = {}
-    got_all = dict.fromkeys(docs, 0.0)
-    got_core = dict.fromkeys(docs, 0.0)
-    by_mask: dict[int, tuple[float, float, float]] = {}
-    for d in docs:
-        mask = present.get(d, 0)
-        known = by_mask.get(mask)
-        if known is None:
-            r_all = r_core = covered = 0.0
-            for i in range(n):
-                if mask >> i & 1:
-                    r_all += best[i]
-                    if core[i]:
-                        r_core += best[i]
-                        covered += cover[i]
-            known = by_mask[mask] = (bonus * f(covered) if bonus else 0.0, r_all, r_core)
-        factor[d], rest_all[d], rest_core[d] = known
-    # slack for the different summation order of the bound (floats)
-    cut = floor - 1e-9 * max(1.0, abs(floor))
-    clause_scores: list[dict[int, float]] = [{} for _ in range(n)]
-    alive = set(docs)
-    for i in sorted(range(n), key=lambda i: -best[i] * (1.0 + (bonus if core[i] else 0.0))):
-        bit = 1 << i
-        wanted = sorted(d for d in alive if present.get(d, 0) & bit)
-        if not wanted:
-            continue
-        scores = score_docs(kids[i], wanted, reader)
-        clause_scores[i] = scores
-        top, is_core, mi = best[i], core[i], mult[i]
-        for d in wanted:
-            sc = scores.get(d, 0.0) * mi
-            r_all = rest_all[d] = rest_all[d] - top
-            g_all = got_all[d] = got_all[d] + sc
-            if is_core:
-                r_core = rest_core[d] = rest_core[d] - top
-                g_core = got_core[d] = got_core[d] + sc
-            else:
-                r_core, g_core = rest_core[d], got_core[d]
-            # exact so far + the best the rest can add
-            c = g_core + (r_core if r_core > 0.0 else 0.0)
-            if g_all + (r_all if r_all > 0.0 else 0.0) + (factor[d] * c if c else 0.0) < cut:
-                alive.discard(d)
-    out: dict[int, float] = {}
-    for d in sorted(alive):
-        total = core_sum = covered = 0.0
-        matched = False
-        for i in range(n):  # as score_docs sums them: clause order
-            s = clause_scores[i].get(d)
-            if s is None:
-                continue
-            matched = True
-            sc = s * mult[i]
-            total += sc
-            if core[i]:
-                core_sum += sc
-                covered += cover[i]
-        if matched:
-            out[d] = total + bonus * f(covered) * core_sum if bonus and core_sum else total
-    return out
-
-
-def _score_phrase(m, docs: Sequence[int], reader=None) -> dict[int, float]:
-    """:func:`score_docs` for a phrase (Whoosh's ``SpanNear2Matcher``, what
-    ``Phrase`` matches with): its documents are those of the words'
-    intersection with a span, its score the intersection's (a
-    ``WrappingMatcher`` of boost 1). When :func:`_ids` has kept the phrase's
-    documents on ``reader`` (the exact match set of the same search did),
-    only the intersection is scored, over those of ``docs``; otherwise
-    positions are compared only at the documents of ``docs`` (the matcher's
-    own ``skip_to`` compares them at every document holding all the words
-    until the next phrase, the costly part of scoring a phrase)."""
-    out: dict[int, float] = {}
-    child, boost = m.child, m.boost
-    if not m.is_active():
-        return out
-    found = _kept_phrase_docs(m, reader)
-    if found is not None:
-        return {d: sc * boost for d, sc in score_docs(child, [d for d in docs if d in found], reader).items()}
-    is_active, mid, skip_to, score = child.is_active, child.id, child.skip_to, child.score
-    for d in docs:
-        cur = mid()
-        if cur < d:
-            skip_to(d)
-            if not is_active():
-                break
-            cur = mid()
-        if cur == d and m._get_spans():
-            out[d] = score() * boost
-    return out
-
-
 def _kept_phrase_docs(m, reader) -> frozenset | None:
     """The documents :func:`_ids` kept on segment ``reader`` for the phrase
     of ``m`` (a ``SpanNear2Matcher`` of term postings), or ``None``."""
@@ -967,54 +600,6 @@ def _kept_phrase_docs(m, reader) -> frozenset | None:
             return None
         words.append(term[1].decode("utf-8") if isinstance(term[1], bytes) else term[1])
     return cache.get((term[0], tuple(words), m.slop))
-
-
-def _score_postings(m, docs: Sequence[int], reader=None) -> dict[int, float]:
-    """:func:`score_docs` for a term's postings (Whoosh 2.7's ``W3LeafMatcher``):
-    block by block, skipping the blocks without any of ``docs`` undecoded and
-    scanning the others' document numbers instead of ``skip_to`` per document.
-    Same scores: a BM25F posting is scored with Whoosh's ``bm25`` formula
-    (same operations, same order) on the posting's weight and the document's
-    field length from :func:`field_lengths`; any other scorer is asked with
-    the matcher positioned on the posting."""
-    out: dict[int, float] = {}
-    wanted = set(docs)
-    j, n = 0, len(docs)
-    scorer = m.scorer
-    bm25 = reader is not None and type(scorer) in _BM25_SCORERS and m._term is not None
-    if bm25:
-        lengths = field_lengths(reader, m._term[0])
-        idf, avgfl, b, k1 = scorer.idf, scorer.avgfl, scorer.B, scorer.K1
-    score = m.score
-    while j < n and m.is_active():
-        last = m.block_max_id()
-        if docs[j] <= last:
-            if m._ids is None:
-                m._read_ids()
-            ids = m._ids
-            k = bisect.bisect_right(docs, last, j)
-            if (k - j) * 8 < len(ids):  # few candidates in this block: look them up
-                found = []
-                for d in docs[j:k]:
-                    i = bisect.bisect_left(ids, d)
-                    if i < len(ids) and ids[i] == d:
-                        found.append((i, d))
-            else:  # many: one pass over the block
-                found = [(i, d) for i, d in enumerate(ids) if d in wanted]
-            if bm25:
-                if m._weights is None:
-                    m._read_weights()
-                weights = m._weights
-                for i, d in found:
-                    tf = weights[i]
-                    out[d] = idf * ((tf * (k1 + 1)) / (tf + k1 * ((1 - b) + b * lengths[d] / avgfl)))
-            else:
-                for i, d in found:
-                    m._i = i
-                    out[d] = score()
-            j = k
-        m._next_block()
-    return out
 
 
 # --------------------------------------------------------------------------

@@ -21,23 +21,11 @@ Ranking notes (measured on ``benchmarks/relevance.py``):
 * Agent-noun derivation (``-er``): ``jongerenwerk`` ~ ``jongerenwerker``
   (and their synonyms, e.g. ``straatcoach``) at half weight, both ways.
 
-Executor contract (speed): run the scored query with
-``searcher.search(q, filter=allowed, limit=page * per_page)`` (default
-``optimize=True``): the matchers prune with MaxScore (see
-:mod:`portal.search.matchers`), so the top k is the full ranking's top k,
-but ``len(results)`` and ``results.docs()`` are then NOT the matches. Take
-the total and the facets from ``matchers.docset(searcher,
-build_match_query(text)) & allowed`` (same docset as the scored query,
-built from postings sets, several times cheaper than walking the matcher
-tree), and decide the fuzzy retry on that count too. For a multi-word
-query, :func:`build_unit_match_queries` gives each word unit's docset (their
-union is that match set), and for a single word
-:func:`build_field_match_queries` each field's; the executor groups
-documents by the units they contain, bounds each group's score
-(``matchers.bound_for``) and scores only the groups that can reach the top
-k, with :func:`~portal.search.matchers.score_docs` (exact, unpruned scores)
-and :func:`~portal.search.matchers.score_docs_above` (documents that cannot
-reach the k-th score dropped between clauses).
+Executor contract (speed): :func:`build_query` defines the ranking; the
+executor (:func:`portal.search.search`) evaluates it whole over each segment
+(:mod:`portal.search.dense`), which gives every match with the score
+Whoosh's matcher gives it. :func:`build_match_query` is its unscored twin
+(the same documents from postings sets), for callers that only count.
 """
 
 from __future__ import annotations
@@ -69,10 +57,8 @@ __all__ = [
     "BuiltQuery",
     "DisMax",
     "Synonyms",
-    "build_field_match_queries",
     "build_match_query",
     "build_query",
-    "build_unit_match_queries",
     "highlight_terms",
     "load_synonyms",
     "suggest",
@@ -458,45 +444,6 @@ def build_match_query(
     """
     q = build_query(text, fields_boosts=fields_boosts, fuzzy=fuzzy, synonyms=synonyms).query
     return None if q is None else MatchSet([_unscored(q)])
-
-
-def build_unit_match_queries(
-    text: str,
-    *,
-    fields_boosts: dict[str, float] | None = None,
-    fuzzy: bool = False,
-    synonyms: Synonyms | None = None,
-) -> list[tuple[wq.Query, bool]] | None:
-    """``(MatchSet, core)`` per word unit of a multi-unit query, else ``None``.
-
-    The union of the units' docsets is :func:`build_match_query`'s docset;
-    ``core`` is False for filler words (not needed for the all-words bonus).
-    The executor uses the units' docsets to bound the scores of documents by
-    the units they contain (``_AllWordsMatcher.bound_for``).
-    """
-    q = build_query(text, fields_boosts=fields_boosts, fuzzy=fuzzy, synonyms=synonyms).query
-    if not isinstance(q, AllWordsOr):
-        return None
-    return [(MatchSet([_unscored(sub)]), bool(core)) for sub, core in zip(q.subqueries, q.core)]
-
-
-def build_field_match_queries(
-    text: str,
-    *,
-    fields_boosts: dict[str, float] | None = None,
-    fuzzy: bool = False,
-    synonyms: Synonyms | None = None,
-) -> list[wq.Query] | None:
-    """A :class:`MatchSet` per field clause of a single-word query (the
-    subqueries of its ``DisMax``, in order), else ``None`` (several words,
-    no words, a single field). Their union is :func:`build_match_query`'s
-    docset; the executor bounds a document's score by the fields it
-    matches, as it does by the words for several (see
-    :func:`build_unit_match_queries`)."""
-    q = build_query(text, fields_boosts=fields_boosts, fuzzy=fuzzy, synonyms=synonyms).query
-    if type(q) is not DisMax:
-        return None
-    return [MatchSet([_unscored(sub)]) for sub in q.subqueries]
 
 
 def highlight_terms(text: str, synonyms: Synonyms | None = None) -> set[str]:
