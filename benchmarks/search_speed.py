@@ -395,7 +395,11 @@ def _time_queries(res: dict, gen, idx: str, fts_path: str, tmp: str, n_queries: 
             st = pstats.Stats(pr, stream=sys.stderr).strip_dirs()
             st.sort_stats("cumulative").print_stats(35)
             st.sort_stats("tottime").print_stats(25)
-    res.update(cpu_p50=pct(cpu, 50), cpu_p95=pct(cpu, 95))
+    from portal.search import dense
+    # memory the query path keeps: decoded postings (portal.search.dense), and
+    # the worker's peak RSS by the end of the queries
+    res.update(cpu_p50=pct(cpu, 50), cpu_p95=pct(cpu, 95), postings_mb=dense.kept_bytes() / 2**20,
+               rss_queries_mb=rss_mb())
     res.update(p50=pct(lat, 50), p95=pct(lat, 95), p99=pct(lat, 99), qps=1000 * len(lat) / sum(lat),
                fuzzy_rate=sum(f for f, _ in timed) / len(timed), hits=sum(h for _, h in timed) / len(timed),
                cats={c: (pct(v, 50), pct(v, 95)) for c, v in cats.items()})
@@ -473,7 +477,9 @@ def report(results: list[dict], cmd: str) -> None:
             ("FTS5 index s / MB", "{fts_index_s:.1f} / {fts_mb:.1f}"),
             ("Whoosh p50 / p95 / p99 ms", "{p50:.1f} / {p95:.1f} / {p99:.1f}"),
             ("  queries/s (1 thread)", "{qps:.1f}"), ("  mean hits per query", "{hits:.0f}"),
-            ("  fuzzy retry used", "{fuzzy_rate:.0%}"), ("FTS5 p50 / p95 ms", "{fts_p50:.2f} / {fts_p95:.2f}"),
+            ("  fuzzy retry used", "{fuzzy_rate:.0%}"),
+            ("  postings kept / peak RSS MB", lambda r: "{:.0f} / {:.0f}".format(r.get("postings_mb", math.nan),
+                                                                               r.get("rss_queries_mb", math.nan))), ("FTS5 p50 / p95 ms", "{fts_p50:.2f} / {fts_p95:.2f}"),
             ("Whoosh/FTS5 p50 | p95", lambda r: f"{r['p50'] / r['fts_p50']:.1f}x | {r['p95'] / r['fts_p95']:.1f}x"),
             ("CPU ms p50 / p95 Whoosh", lambda r: "{:.1f} / {:.1f}".format(r.get("cpu_p50", math.nan),
                                                                        r.get("cpu_p95", math.nan))),

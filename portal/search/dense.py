@@ -37,7 +37,7 @@ from whoosh.query.spans import SpanNear2
 from . import matchers as mx
 from .whoosh_speed import _file_key
 
-__all__ = ["POSTINGS_KEPT_MB", "Scored", "clear", "evaluate", "postings", "top"]
+__all__ = ["POSTINGS_KEPT_MB", "Scored", "clear", "evaluate", "kept_bytes", "postings", "top"]
 
 #: decoded postings kept per process, in MB (least recently used out): the
 #: benchmark's whole query mix at 100,000 items uses about 150 MB
@@ -67,6 +67,11 @@ def clear() -> None:
         _POSTINGS.clear()
         _SIZE[0] = 0
         _LENGTHS.clear()
+
+
+def kept_bytes() -> int:
+    """Bytes of decoded postings kept now (at most :data:`POSTINGS_KEPT_MB` MB)."""
+    return _SIZE[0]
 
 
 def postings(m: W3LeafMatcher) -> tuple[np.ndarray, np.ndarray]:
