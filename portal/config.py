@@ -29,6 +29,7 @@ ENV_KEYS = {
     "PORTAL_SMTP_STARTTLS": "SMTP_STARTTLS",
     "PORTAL_MAIL_FROM": "MAIL_FROM",
     "PORTAL_ATTACHMENTS_DIR": "ATTACHMENTS_DIR",
+    "PORTAL_SEARCH_CACHE_MB": "SEARCH_CACHE_MB",
 }
 
 #: Secret keys that must never run in production (examples from docs and tests).
@@ -81,6 +82,8 @@ def defaults(instance_path: str) -> dict:
         "MAX_CONTENT_LENGTH": 12 * 1024 * 1024,
         "ENV": "development",
         "PROXY_COUNT": 0,
+        # decoded search postings kept per worker process (portal.search.dense)
+        "SEARCH_CACHE_MB": 256,
         "LOG_JSON": True,
         "LOG_LEVEL": "INFO",
         "RATELIMIT_STORAGE_URI": "memory://",
@@ -134,6 +137,11 @@ def from_environment(environ: os._Environ | dict | None = None) -> dict:
         out["SECRET_KEY_FROM_ENV"] = True
     if "PROXY_COUNT" in out:
         out["PROXY_COUNT"] = int(out["PROXY_COUNT"])
+    if "SEARCH_CACHE_MB" in out:
+        value = out["SEARCH_CACHE_MB"].strip()
+        if not value.isdigit():
+            raise ValueError(f"PORTAL_SEARCH_CACHE_MB: '{value}' is not a whole number of megabytes (0 or more)")
+        out["SEARCH_CACHE_MB"] = int(value)
     if environ.get("PORTAL_REQUIRE_TOTP_FOR_ADMINS") is not None:
         out["REQUIRE_TOTP_FOR_ADMINS"] = environ["PORTAL_REQUIRE_TOTP_FOR_ADMINS"].strip().lower() not in _FALSE
     tenants = oidc_tenants(environ)

@@ -407,6 +407,8 @@ def _service() -> SearchIndex:
     svc = app.extensions.get("portal_search")
     if svc is None:
         svc = app.extensions["portal_search"] = SearchIndex(app.config["INDEX_DIR"])
+        # one budget per process (the postings cache is the process's, as the index files are)
+        dense.POSTINGS_KEPT_MB = int(app.config.get("SEARCH_CACHE_MB", dense.POSTINGS_KEPT_MB))
     return svc
 
 

@@ -39,9 +39,10 @@ from .whoosh_speed import _file_key
 
 __all__ = ["POSTINGS_KEPT_MB", "Scored", "clear", "evaluate", "kept_bytes", "postings", "top"]
 
-#: decoded postings kept per process, in MB (least recently used out): the
-#: benchmark's whole query mix at 100,000 items uses about 150 MB
-POSTINGS_KEPT_MB = 384
+#: decoded postings kept per process, in MB (least recently used out); the
+#: portal sets it from ``PORTAL_SEARCH_CACHE_MB`` (default 256). The
+#: benchmark's whole query mix at 100,000 items keeps about 60 MB.
+POSTINGS_KEPT_MB = 256
 _POSTINGS: OrderedDict = OrderedDict()  # (file key, start offset) -> (ids, tfs)
 _SIZE = [0]
 _LOCK = threading.Lock()

@@ -173,3 +173,13 @@ def test_facet_counts_on_bit_masks_are_the_set_counts(tmp_path):
         assert got == expected
         assert [list(v) for v in got.values()] == [list(v) for v in expected.values()]  # same order
     assert sum(_count_facets(bits, set(range(total)))["type"].values()) == 600
+
+
+def test_the_cache_budget_comes_from_the_environment():
+    from portal.config import defaults, from_environment
+
+    assert defaults("/tmp")["SEARCH_CACHE_MB"] == 256
+    assert from_environment({"PORTAL_SEARCH_CACHE_MB": " 64 "})["SEARCH_CACHE_MB"] == 64
+    for bad in ("-1", "lots", "1.5"):
+        with pytest.raises(ValueError, match="PORTAL_SEARCH_CACHE_MB"):
+            from_environment({"PORTAL_SEARCH_CACHE_MB": bad})
