@@ -255,12 +255,15 @@ class SearchIndex:
         holds the column's default, 0). The column is read once per segment
         and kept while the segment is unchanged."""
         local = self._local
+        leaves = [sub.reader() for sub, _offset in searcher.leaf_searchers()]
+        keys = tuple((r.segment().segment_id(), r.doc_count_all()) for r in leaves)
+        kept = getattr(local, "date_order", None)
+        if kept is not None and kept[0] == keys:
+            return kept[1]
         cache: dict = getattr(local, "date_columns", None) or {}
         fresh: dict = {}
         parts = []
-        for sub, _offset in searcher.leaf_searchers():
-            reader = sub.reader()
-            key = (reader.segment().segment_id(), reader.doc_count_all())
+        for key, reader in zip(keys, leaves):
             raw = cache.get(key)
             if raw is None:
                 column = reader.column_reader("date", translate=False)
@@ -273,7 +276,9 @@ class SearchIndex:
         if not parts:
             return np.zeros(0, dtype=np.int64)
         _values, rank = np.unique(np.concatenate(parts), return_inverse=True)
-        return rank.max(initial=0) - rank.astype(np.int64)
+        order = rank.max(initial=0) - rank.astype(np.int64)
+        local.date_order = (keys, order)
+        return order
 
     def _new_generation(self) -> tuple[str, str]:
         os.makedirs(self.directory, exist_ok=True)
