@@ -209,41 +209,43 @@ class SearchIndex:
             local.facet_bits = (sets, bits)
         return bits
 
-    def allowed_mask(self, searcher, sets, labels: list[str], filters: dict[str, list[str]]) -> np.ndarray:
-        """:func:`_allowed` as a bool array over the searcher's document
-        numbers: the documents the caller may see (any of ``labels``) that
-        pass every filter (any value of a field, every field). The array of
-        each label and facet value is kept with the facet sets while the
-        searcher is current (a few hundred kept at most: one per value used)."""
+    def value_mask(self, searcher, sets, name: str, value: str) -> np.ndarray:
+        """The documents holding ``value`` in facet field ``name`` (or the
+        permission label ``value`` for ``name="labels"``) as a bool array over
+        the searcher's document numbers, from :meth:`facet_sets`. Kept with
+        the facet sets while the searcher is current (at most
+        :data:`MASKS_KEPT`, one per value used). Read-only: do not modify it."""
         local = self._local
         kept = getattr(local, "masks", None)
         if kept is None or kept[0] is not sets:
             kept = (sets, {})
             if getattr(local, "searcher", None) is searcher:
                 local.masks = kept
-        cache, n = kept[1], searcher.doc_count_all()
+        cache = kept[1]
+        got = cache.get((name, value))
+        if got is None:
+            docs = sets[name].get(value, frozenset())
+            got = np.zeros(searcher.doc_count_all(), dtype=bool)
+            if docs:
+                got[np.fromiter(docs, dtype=np.int64, count=len(docs))] = True
+            if len(cache) >= MASKS_KEPT:
+                cache.clear()
+            cache[(name, value)] = got
+        return got
 
-        def mask(name: str, value: str) -> np.ndarray:
-            got = cache.get((name, value))
-            if got is None:
-                docs = sets[name].get(value, frozenset())
-                got = np.zeros(n, dtype=bool)
-                if docs:
-                    got[np.fromiter(docs, dtype=np.int64, count=len(docs))] = True
-                if len(cache) >= MASKS_KEPT:
-                    cache.clear()
-                cache[(name, value)] = got
-            return got
-
-        allowed = np.zeros(n, dtype=bool)
+    def allowed_mask(self, searcher, sets, labels: list[str], filters: dict[str, list[str]]) -> np.ndarray:
+        """:func:`_allowed` as a new bool array over the searcher's document
+        numbers: the documents the caller may see (any of ``labels``) that
+        pass every filter (any value of a field, every field)."""
+        allowed = np.zeros(searcher.doc_count_all(), dtype=bool)
         for label in labels:
-            allowed |= mask("labels", label)
+            allowed |= self.value_mask(searcher, sets, "labels", label)
         for name, values in filters.items():
             values = [v for v in values if v]
             if name in FILTER_FIELDS and values:
-                passing = np.zeros(n, dtype=bool)
+                passing = np.zeros(len(allowed), dtype=bool)
                 for value in values:
-                    passing |= mask(name, value)
+                    passing |= self.value_mask(searcher, sets, name, value)
                 allowed &= passing
         return allowed
 
@@ -895,9 +897,10 @@ def related(user: Any, item: Any, limit: int = 5) -> list[Hit]:
         return []
     sets = svc.facet_sets(searcher)
     labels = permissions.user_labels(user)
-    allowed = _allowed(sets, labels, {})
-    allowed -= sets["type"].get("profile", frozenset())
-    if not allowed:
+    allowed = svc.allowed_mask(searcher, sets, labels, {})
+    allowed &= ~svc.value_mask(searcher, sets, "type", "profile")
+    allowed[docnum] = False  # not the item itself
+    if not allowed.any():
         return []
     terms = svc.key_terms.get((item.id, item.version))
     if terms is None:
@@ -913,20 +916,18 @@ def related(user: Any, item: Any, limit: int = 5) -> list[Hit]:
     if not terms:
         return []
     # What Whoosh's Searcher.more_like does with the terms: an OR of them,
-    # weighted, the item itself masked out.
+    # weighted, scored like every search (all matches at once, see dense).
     like = wq.Or([wq.Term("body", word, boost=weight) for word, weight in terms])
-    # A tree of union matchers: Whoosh's automatic choice for an index under
-    # 5,000 documents preloads 2,048-slot arrays per query, several times slower here.
-    like.matcher_type = wq.Or.DEFAULT_MATCHER
-    collector = searcher.collector(limit=limit, filter=allowed, mask={docnum})
-    searcher.search_with_collector(like, collector,
-                                   context=searcher.context(weighting=visible_weighting(searcher, sets, labels)))
-    results = collector.results()
+    like.matcher_type = wq.Or.DEFAULT_MATCHER  # a tree of union matchers (dense reads those)
+    context = searcher.context(weighting=visible_weighting(searcher, sets, labels))
+    found, scores = _evaluate(searcher, like, context)
+    results = Results(searcher, like, dense.top(scores, np.flatnonzero(found & allowed), limit))
     same_place: set[int] = set()
     for m in item.municipalities:
         same_place |= sets["municipality"].get(m.cbs_code, frozenset())
     # The most similar items, other municipalities first (stable: similarity order otherwise).
-    ranked = sorted(results, key=lambda h: h.docnum in same_place)
+    # (a slice: len() of these results would ask a collector they never had)
+    ranked = sorted(results[0:limit], key=lambda h: h.docnum in same_place)
     return [Hit(id=int(h["id"]), type=h["type"], slug=h["slug"], title=h.get("title", ""),
                 summary=h.get("summary", ""), score=float(h.score or 0), snippet="",
                 date=h.get("date")) for h in ranked[:limit]]

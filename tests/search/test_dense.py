@@ -183,3 +183,21 @@ def test_the_cache_budget_comes_from_the_environment():
     for bad in ("-1", "lots", "1.5"):
         with pytest.raises(ValueError, match="PORTAL_SEARCH_CACHE_MB"):
             from_environment({"PORTAL_SEARCH_CACHE_MB": bad})
+
+
+def test_related_items_rank_as_whooshs_more_like(searcher):
+    # related() scores an Or of an item's weighted key terms the dense way:
+    # the same top k as Whoosh's collector with the item masked out
+    docnum = next(d for d in range(searcher.doc_count_all()) if not searcher.reader().is_deleted(d))
+    stored = searcher.stored_fields(docnum)
+    terms = searcher.key_terms_from_text("body", stored.get("body", "") or "jongeren netwerk", numterms=12,
+                                         normalize=True)
+    assert terms
+    like = wq.Or([wq.Term("body", word, boost=weight) for word, weight in terms])
+    like.matcher_type = wq.Or.DEFAULT_MATCHER
+    allowed = {d for d in range(searcher.doc_count_all()) if d % 2 and not searcher.reader().is_deleted(d)}
+    expected = [(h.score, h.docnum) for h in searcher.search(like, filter=allowed, mask={docnum}, limit=5)]
+    found, scores = _evaluate(searcher, like, searcher.context())
+    keep = np.zeros_like(found)
+    keep[sorted(allowed - {docnum})] = True
+    assert dense.top(scores, np.flatnonzero(found & keep), 5) == expected
