@@ -57,6 +57,17 @@ def test_member_finds_people_by_language_name(library_app):
         assert all("@" not in h.snippet for h in result.hits)  # contact details are never indexed
 
 
+def test_the_issues_question_finds_the_somali_speaker(library_app):
+    # Issue #3's example. No profile both speaks Somali and does youth work;
+    # the Somali speaker must be among the first three. "jongerenwerk" is
+    # rare as a word but its derivation "jongerenwerker" is common, and the
+    # word finds both: its idf is the commoner form's (it outranked
+    # "Somalisch" before, and a youth worker without Somali came first).
+    with library_app.app_context():
+        result = search.search(member(library_app), "wie spreekt Somalisch en kent jongerenwerk", per_page=3)
+        assert "hodan-duale" in [h.slug for h in result.hits]
+
+
 def test_drafts_only_for_their_author(app):
     with app.app_context():
         author = member(app, "bijdrager@delft.example.org")

@@ -405,10 +405,15 @@ class AllWordsOr(wq.Or):
                 return max((top.doc_frequency(f, stem) for f in fields), default=0)
 
         mult, cover = [], []
-        for stems, parts in self.keys:
+        for key in self.keys:
+            stems, parts = key[0], key[1]
             d = min(df(s) for s in stems) if stems else 0
             if not d and parts:  # known only through its compound parts
                 d = min(df(p) for p in parts)
+            if len(key) > 2 and key[2]:
+                # the word matches its agent-noun derivation too ("jongerenwerk"
+                # finds "jongerenwerker"): as rare as the commoner of the two
+                d = max(d, max(df(x) for x in key[2]))
             d = min(d, n - 1)
             idf = _idf(n, d)
             mult.append(idf / _whoosh_idf(n, d))

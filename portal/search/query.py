@@ -413,7 +413,7 @@ def build_query(
         return BuiltQuery(clauses[0], words)
     core = [not u.soft for u in units]
     bonus = ALL_WORDS_BOOST if sum(core) >= 2 else 0.0
-    keys = [(u.stems, u.parts) for u in units]
+    keys = [(u.stems, u.parts, u.derived) for u in units]
     return BuiltQuery(AllWordsOr(clauses, core, bonus, keys=keys, fields=tuple(boosts),
                                  power=COVERAGE_POWER), words)
 
