@@ -357,7 +357,9 @@ class AllWordsOr(wq.Or):
     idf, and the all-words bonus becomes a coverage bonus weighted by that
     idf (``coverage ** power``), so missing a very common word costs little
     and missing the rare subject word costs a lot. ``df`` of a word: its
-    stem's largest document frequency over ``fields``.
+    stem's largest document frequency over ``fields``, or its agent-noun
+    derivations' (an optional third item of its key) when larger: the word
+    finds those too.
     """
 
     def __init__(self, subqueries, core=None, bonus=ALL_WORDS_BOOST, boost=1.0, keys=None,
