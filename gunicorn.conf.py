@@ -10,6 +10,9 @@ import os
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("GUNICORN_WORKERS", 2 * multiprocessing.cpu_count() + 1))
 timeout = 60
+# gunicorn's largest request line (its default, 4094 bytes, answers a search
+# link of a few hundred accented characters with a bare 414 page)
+limit_request_line = 8190
 graceful_timeout = 30
 # Recycle workers now and then so slow leaks cannot grow without bound.
 max_requests = 2000

@@ -478,7 +478,7 @@ def report(results: list[dict], cmd: str) -> None:
             ("Whoosh p50 / p95 / p99 ms", "{p50:.1f} / {p95:.1f} / {p99:.1f}"),
             ("  queries/s (1 thread)", "{qps:.1f}"), ("  mean hits per query", "{hits:.0f}"),
             ("  fuzzy retry used", "{fuzzy_rate:.0%}"),
-            ("  postings kept / peak RSS MB", lambda r: "{:.0f} / {:.0f}".format(r.get("postings_mb", math.nan),
+            ("  decoded postings kept MB / peak RSS MB", lambda r: "{:.0f} / {:.0f}".format(r.get("postings_mb", math.nan),
                                                                                r.get("rss_queries_mb", math.nan))), ("FTS5 p50 / p95 ms", "{fts_p50:.2f} / {fts_p95:.2f}"),
             ("Whoosh/FTS5 p50 | p95", lambda r: f"{r['p50'] / r['fts_p50']:.1f}x | {r['p95'] / r['fts_p95']:.1f}x"),
             ("CPU ms p50 / p95 Whoosh", lambda r: "{:.1f} / {:.1f}".format(r.get("cpu_p50", math.nan),

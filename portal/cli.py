@@ -357,6 +357,7 @@ def serve_command(host: str, port: int, workers: int | None) -> None:
             self.cfg.set("accesslog", "-")
             self.cfg.set("access_log_format", ACCESS_LOG_FORMAT)
             self.cfg.set("timeout", 60)
+            self.cfg.set("limit_request_line", 8190)  # as gunicorn.conf.py: long search links
 
         def load(self):
             return _create_app()
@@ -411,10 +412,13 @@ def search_command(query, item_type, phase, municipality, limit, user_email, as_
             for h in result.hits]
     if as_json:
         click.echo(json.dumps({"query": text, "total": result.total, "results": rows,
-                               "facets": result.facets, "suggestion": result.suggestion},
+                               "facets": result.facets, "suggestion": result.suggestion,
+                               "no_words": result.no_words},
                               ensure_ascii=False, indent=2))
         return
     click.echo(f"{result.total} resultaten voor '{text}'" + (" (bij benadering)" if result.fuzzy else ""))
+    if result.no_words:
+        click.echo("De zoekvraag bevat geen woord om op te zoeken (alleen woorden als 'de' of 'wie', of leestekens).")
     if result.suggestion:
         click.echo(f"Bedoelde u: {result.suggestion}")
     for n, row in enumerate(rows, 1):

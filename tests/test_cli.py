@@ -24,8 +24,8 @@ def test_search_json_shape_and_anonymous_default(library_app):
     result = run(library_app, "search", "sleutelfiguren", "werven", "--json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
-    assert set(data) == {"query", "total", "results", "facets", "suggestion"}
-    assert data["query"] == "sleutelfiguren werven" and data["total"] >= 3
+    assert set(data) == {"query", "total", "results", "facets", "suggestion", "no_words"}
+    assert data["query"] == "sleutelfiguren werven" and data["total"] >= 3 and data["no_words"] is False
     first = data["results"][0]
     assert set(first) == {"type", "slug", "title", "url", "score", "snippet"}
     scores = [r["score"] for r in data["results"]]

@@ -131,3 +131,15 @@ def test_four_workers_saving_200_items_lose_nothing(gunicorn):
     assert late == []
     health = anon.get("/healthz")
     assert '"pending":0' in health.replace(" ", "")
+
+
+def test_a_long_search_link_gets_the_portals_answer_not_gunicorns_414(gunicorn):
+    # gunicorn.conf.py raises gunicorn's request-line limit (4094 bytes by
+    # default) to its maximum: 500 accented characters from the search form,
+    # percent-encoded, plus filters, fit; a longer query is cut to 500
+    # characters by the portal, with a notice (found by the new user).
+    base, _log = gunicorn
+    query = urllib.parse.urlencode({"q": "coördinatie café " * 200})  # ~6,500 bytes on the request line
+    assert 4094 < len(query) < 8000
+    page = Browser(base).get("/zoeken?" + query)
+    assert "we hebben de eerste 500 tekens gebruikt" in page

@@ -3,7 +3,7 @@ Whoosh index -> permission-filtered queries, facets and snippets."""
 
 from __future__ import annotations
 
-
+import pytest
 from sqlalchemy import select
 
 from portal import search
@@ -223,3 +223,20 @@ def test_a_damaged_row_never_blocks_the_change_log(empty_app):
         assert search.check()["missing"] == [f"practice/{bad.slug}"]
         search.rebuild()
         assert [h.slug for h in search.search(None, "kwallenonderzoek").hits] == [good.slug]
+
+
+@pytest.mark.parametrize("text", ["de", "wie is", "!!!", "a", "x" * 41])
+def test_text_without_searchable_words_finds_nothing_and_says_why(library_app, text):
+    # Found by the new user: "de" answered "26 resultaten voor 'de'", the
+    # whole library, as if nothing had been typed.
+    with library_app.app_context():
+        assert search.search(None, "").total > 20  # nothing typed: everything, newest first
+        result = search.search(member(library_app), text)
+        assert result.no_words and result.total == 0 and not result.hits
+        assert not any(result.facets.values())
+    client = library_app.test_client()
+    page = client.get("/zoeken", query_string={"q": text})
+    assert page.status_code == 200
+    assert "geen woord om op te zoeken" in page.get_data(as_text=True)
+    api = client.get("/api/v1/search", query_string={"q": text})
+    assert api.status_code == 200 and api.get_json()["no_words"] is True and api.get_json()["total"] == 0

@@ -293,7 +293,7 @@ def document() -> dict[str, Any]:
                 "SearchResult": {
                     "type": "object",
                     "required": ["query", "total", "page", "per_page", "pages", "hits", "facets",
-                                 "suggestion", "fuzzy", "links"],
+                                 "suggestion", "fuzzy", "no_words", "links"],
                     "properties": {
                         "query": STR, "total": INT, "page": INT, "per_page": INT, "pages": INT,
                         "hits": {"type": "array", "items": _ref("SearchHit")},
@@ -301,6 +301,8 @@ def document() -> dict[str, Any]:
                                    "additionalProperties": {"type": "object", "additionalProperties": INT}},
                         "suggestion": NULLABLE_STR,
                         "fuzzy": {"type": "boolean"},
+                        "no_words": {"type": "boolean", "description": "q was given but holds no searchable "
+                                     "word (only stop words or punctuation): nothing is found"},
                         "links": PAGE_LINKS,
                     },
                 },

@@ -155,6 +155,7 @@ def search_items():
         "query": text, "total": result.total, "page": page, "per_page": per_page,
         "pages": result.pages, "hits": [hit_json(h) for h in result.hits],
         "facets": result.facets, "suggestion": result.suggestion, "fuzzy": bool(result.fuzzy),
+        "no_words": bool(result.no_words),
         "links": _page_links("api.search_items", page, result.pages,
                              (*search.FILTER_FIELDS, "q", "sort", "per_page")),
     })

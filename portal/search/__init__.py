@@ -102,6 +102,9 @@ class SearchResult:
     facets: dict[str, dict[str, int]] = field(default_factory=dict)
     suggestion: str | None = None
     fuzzy: bool = False
+    #: text was given but none of it is searchable (only stop words such as
+    #: "de" or "wie", punctuation, or "words" too long to be words): nothing found
+    no_words: bool = False
     error: str | None = None
 
     @property
@@ -627,7 +630,9 @@ def search(
     ``text``: any user input (never parsed as query syntax); ``filters``: facet
     field -> allowed values (values of one field ORed, fields ANDed); ``sort``:
     ``relevance`` or ``date``; ``page`` is 1-based. An empty ``text`` lists
-    everything the filters allow, newest first. Returns a ``SearchResult``
+    everything the filters allow, newest first; a ``text`` without any
+    searchable word (only stop words or punctuation) finds nothing and sets
+    ``no_words``. Returns a ``SearchResult``
     whose total and facet counts cover only what ``user`` may see.
 
     How it runs: the documents ``user`` may see (permission labels) and the
@@ -654,11 +659,16 @@ def search(
     if not allowed.any():
         return result
     scores = None
-    if q is None:
+    if q is None and text.strip():
+        # something was typed, but nothing to search for: listing the whole
+        # library under "resultaten voor 'de'" would answer a question nobody asked
+        result.no_words = True
+        matched = np.zeros_like(allowed)
+    elif q is None:
         # the label sets never hold a deleted document (see facet_sets): every
         # document allowed is a match of the empty query
         q, matched = wq.Every(), allowed
-        sort = "date" if not text.strip() else sort
+        sort = "date"
     else:
         # Every match with its exact score, in one vectorised pass over the
         # segments (see portal.search.dense); a query that finds nothing is
