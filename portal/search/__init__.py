@@ -653,6 +653,8 @@ def search(
     sets = svc.facet_sets(searcher)
     labels = caller_labels(user, questions)
     allowed = svc.allowed_mask(searcher, sets, labels, filters or {})
+    for docnum in _lapsed_profile_docs(user, searcher):
+        allowed[docnum] = False  # not a hit, nor a count in a total or facet
     q, words = build_query(text)
     if words:
         result.suggestion = suggest(searcher, text, public=sets["labels"].get("public", frozenset()))
@@ -750,6 +752,51 @@ def caller_labels(user: Any, questions: bool = False) -> list[str]:
     if questions and permissions.can_view_questions(user):
         labels = [*labels, QUESTION_LABEL]
     return labels
+
+
+#: a profile's consent runs for 24 months (permissions.CONSENT_MONTHS), at
+#: least 730 days: profiles whose consent began this many days ago or longer
+#: are read from the database and checked exactly
+_CONSENT_MIN_DAYS = 700
+
+
+def _lapsed_profile_docs(user: Any, searcher) -> list[int]:
+    """Index document numbers of published profiles ``user`` may no longer
+    see because their consent ran out (``permissions.consent_valid``) while
+    the index still gives them reader labels: consent ends by the calendar,
+    not by a change the index hears of, until ``portal consent-check``
+    unpublishes them. Their editors still see them (``permissions.can_view``).
+
+    One query for the few candidates (no consent, a recorded end that has
+    passed, or a start at least :data:`_CONSENT_MIN_DAYS` ago), each checked
+    exactly; taken out of the allowed documents before anything is counted,
+    so such a profile is no hit, no total and no facet count (found in attack
+    round 6: the hit was dropped, the counts kept it)."""
+    from datetime import timedelta
+
+    from sqlalchemy import and_, or_, select
+
+    from .. import permissions
+    from ..extensions import db
+    from ..models import Item
+
+    today = permissions._today()
+    ids = db.session.scalars(select(Item.id).where(
+        Item.type == "profile", Item.status == "published",
+        or_(Item.consent.is_(None),
+            and_(Item.consent_expires.is_not(None), Item.consent_expires <= today),
+            and_(Item.consent_expires.is_(None), Item.consent <= today - timedelta(days=_CONSENT_MIN_DAYS))),
+    )).all()
+    if not ids:
+        return []
+    rows = _load_items(list(ids))
+    out = []
+    for item_id, row in rows.items():
+        if not permissions.consent_valid(row) and not permissions.can_view(user, row):
+            docnum = searcher.document_number(id=str(item_id))
+            if docnum is not None:
+                out.append(docnum)
+    return out
 
 
 def _drop_unseeable_profiles(user: Any, result: SearchResult) -> None:

@@ -564,21 +564,23 @@ PHRASES_KEPT = 2048
 # --------------------------------------------------------------------------
 
 
-def field_lengths(reader, fieldname: str) -> list:
-    """``reader.doc_field_length(d, fieldname, 1)`` for every document number
-    ``d`` of a segment reader, as a list: BM25 reads one field length per
-    posting scored, and a list index is much cheaper than Whoosh's column
-    lookup. Kept per segment (its field lengths never change: deletions
-    leave them, a merge makes a new segment) and field, for the
-    :data:`LENGTHS_KEPT` latest."""
+def field_lengths(reader, fieldname: str, default: int = 1) -> list:
+    """``reader.doc_field_length(d, fieldname, default)`` for every document
+    number ``d`` of a segment reader, as a list: BM25 reads one field length
+    per posting scored, and a list index is much cheaper than Whoosh's column
+    lookup. ``default`` only shows in a segment without a length column for
+    the field (no document of it has the field; a document that matches a
+    word has a length). Kept per segment (its field lengths never change:
+    deletions leave them, a merge makes a new segment), field and default,
+    for the :data:`LENGTHS_KEPT` latest."""
     try:
-        key = (reader.segment().segment_id(), reader.doc_count_all(), fieldname)
+        key = (reader.segment().segment_id(), reader.doc_count_all(), fieldname, default)
     except AttributeError:  # not a segment reader: no cache
         key = None
     table = _LENGTHS.get(key) if key is not None else None
     if table is None:
         dfl = reader.doc_field_length
-        table = [dfl(d, fieldname, 1) for d in range(reader.doc_count_all())]
+        table = [dfl(d, fieldname, default) for d in range(reader.doc_count_all())]
         if key is not None:
             if len(_LENGTHS) >= LENGTHS_KEPT:
                 try:
@@ -696,7 +698,11 @@ class VisibleStats:
             for reader, offset in self._leaves:
                 if fieldname not in reader.schema or not reader.schema[fieldname].scorable:
                     continue
-                table = field_lengths(reader, fieldname)
+                # a segment without the field counts 0 per document, as
+                # Whoosh's totals do: the default 1 made the __state__
+                # document (seen by all) weigh in whenever the last change
+                # was to a hidden item, a public score then told of it
+                table = field_lengths(reader, fieldname, 0)
                 end = offset + len(table)
                 total += sum(table[d - offset] or 0 for d in vis if offset <= d < end)  # None: no field
             avg = self._avgfl[fieldname] = total / self.n if self.n else 0.0
