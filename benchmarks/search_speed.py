@@ -381,6 +381,12 @@ def _time_queries(res: dict, gen, idx: str, fts_path: str, tmp: str, n_queries: 
                       "INSTANCE_PATH": f"{tmp}/instance", "SECRET_KEY": "x", "TESTING": True})
     seen: list = []
     with app.app_context():
+        from portal.services.setup import upgrade_database
+
+        # a portal's database (empty: the items live only in the index here),
+        # as search() reads it for profiles' consent
+        upgrade_database()
+
         def whoosh_run(m, u):
             r = search(u[0], m[1], filters=m[2], per_page=10)
             seen.append((r.fuzzy, r.total))
