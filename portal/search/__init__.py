@@ -653,8 +653,9 @@ def search(
     sets = svc.facet_sets(searcher)
     labels = caller_labels(user, questions)
     allowed = svc.allowed_mask(searcher, sets, labels, filters or {})
-    for docnum in _lapsed_profile_docs(user, searcher):
-        allowed[docnum] = False  # not a hit, nor a count in a total or facet
+    if (allowed & svc.value_mask(searcher, sets, "type", "profile")).any():  # else no query needed
+        for docnum in _lapsed_profile_docs(user, searcher):
+            allowed[docnum] = False  # not a hit, nor a count in a total or facet
     q, words = build_query(text)
     if words:
         result.suggestion = suggest(searcher, text, public=sets["labels"].get("public", frozenset()))
